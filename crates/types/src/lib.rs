@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(all.largest_fitting(0x1000, 0, 1 << 30), Some(PageSize::Size4K));
         assert_eq!(all.largest_fitting(0, 0, (1 << 30) - 1), Some(PageSize::Size2M));
         assert_eq!(all.largest_fitting(0, 0, 0xfff), None);
-        assert_eq!(PageSizes::SZ_4K.largest_fitting(0, 0, 1 << 30), Some(PageSize::Size4K));
+        assert_eq!(
+            PageSizes::SZ_4K.largest_fitting(0, 0, 1 << 30),
+            Some(PageSize::Size4K)
+        );
         assert_eq!(PageSizes::SZ_2M.smallest(), Some(PageSize::Size2M));
     }
 }

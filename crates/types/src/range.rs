@@ -45,7 +45,10 @@ impl<A: RangeAddr> AddrRange<A> {
     /// `[start, last]`; fails if `last < start`.
     pub fn new(start: A, last: A) -> Result<Self, TypesError> {
         if last < start {
-            return Err(TypesError::Inverted { start: start.raw(), last: last.raw() });
+            return Err(TypesError::Inverted {
+                start: start.raw(),
+                last: last.raw(),
+            });
         }
         Ok(AddrRange { start, last })
     }
@@ -53,13 +56,22 @@ impl<A: RangeAddr> AddrRange<A> {
     /// The `len` bytes from `start`; fails for `len == 0` or a range that would wrap.
     pub fn from_start_len(start: A, len: u64) -> Result<Self, TypesError> {
         let minus_one = len.checked_sub(1).ok_or(TypesError::Empty)?;
-        let last = start.raw().checked_add(minus_one).ok_or(TypesError::Wraps { start: start.raw(), len })?;
-        Ok(AddrRange { start, last: A::from_raw(last) })
+        let last = start.raw().checked_add(minus_one).ok_or(TypesError::Wraps {
+            start: start.raw(),
+            len,
+        })?;
+        Ok(AddrRange {
+            start,
+            last: A::from_raw(last),
+        })
     }
 
     /// The whole 64-bit space.
     pub fn full() -> Self {
-        AddrRange { start: A::from_raw(0), last: A::from_raw(u64::MAX) }
+        AddrRange {
+            start: A::from_raw(0),
+            last: A::from_raw(u64::MAX),
+        }
     }
 
     /// The first byte.
@@ -130,8 +142,14 @@ impl<A: RangeAddr> AddrRange<A> {
         let last = start
             .raw()
             .checked_add(self.len_minus_one())
-            .ok_or(TypesError::Wraps { start: start.raw(), len: self.len_minus_one().wrapping_add(1) })?;
-        Ok(AddrRange { start, last: B::from_raw(last) })
+            .ok_or(TypesError::Wraps {
+                start: start.raw(),
+                len: self.len_minus_one().wrapping_add(1),
+            })?;
+        Ok(AddrRange {
+            start,
+            last: B::from_raw(last),
+        })
     }
 
     /// The pages of size `ps` the range touches, as the start address of each page.
@@ -161,10 +179,16 @@ mod tests {
 
     #[test]
     fn constructors_reject_empty_inverted_and_wrapping() {
-        assert_eq!(IovaRange::from_start_len(Iova::new(0x1000), 0), Err(TypesError::Empty));
+        assert_eq!(
+            IovaRange::from_start_len(Iova::new(0x1000), 0),
+            Err(TypesError::Empty)
+        );
         assert_eq!(
             IovaRange::from_start_len(Iova::new(u64::MAX), 2),
-            Err(TypesError::Wraps { start: u64::MAX, len: 2 })
+            Err(TypesError::Wraps {
+                start: u64::MAX,
+                len: 2
+            })
         );
         assert_eq!(
             IovaRange::new(Iova::new(2), Iova::new(1)),

@@ -1,0 +1,406 @@
+//! `DmaPort`: one device's view of its domain. Every access is translated and checked page by page.
+//!
+//! Lookup order: the port's *micro-TLB* (8 entries, private to the port, valid for one invalidation
+//! generation of the domain, like a device's small address-translation cache), then the domain's
+//! IOTLB, then a page walk that fills both. All of it runs inside a reader section (see
+//! [`quiesce`](crate::quiesce)), which is what makes the unmap guarantee hold.
+
+use crate::domain::{Domain, Kind};
+use crate::fault::{DmaFault, FaultReason, FaultRecord, FaultResponse};
+use crate::iotlb::TlbEntry;
+use crate::pgtable::WalkError;
+use crate::quiesce::ReaderSlot;
+use crate::sys;
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+use uvfio_types::{Access, Hpa, Iova, IovaRange, PageSize};
+
+const PAGE_SHIFT: u32 = PageSize::Size4K.shift();
+const PAGE_MASK: u64 = PageSize::Size4K.offset_mask();
+const UTLB_ENTRIES: usize = 8;
+/// How often an access is retried on the same page after a fault handler answered `Retry`.
+pub const MAX_FAULT_RETRIES: u32 = 4;
+
+/// A piece of a translated range: `len` bytes at `iova` are host memory at `hpa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// First IOVA of the piece.
+    pub iova: Iova,
+    /// Where it lands in host memory.
+    pub hpa: Hpa,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Why an attempt at an access stopped.
+enum Stop {
+    Fault(DmaFault),
+    /// An invalidation raced a fill: start the access again.
+    Restart,
+}
+
+/// Handler retries of one access, counted per faulting page.
+#[derive(Default)]
+struct Retries {
+    page: Option<Iova>,
+    count: u32,
+}
+
+/// A device's DMA view of a domain. `Send` but not `Sync`: clone it for another thread.
+pub struct DmaPort {
+    domain: Arc<Domain>,
+    slot: Arc<ReaderSlot>,
+    rid: u16,
+    utlb: [Cell<Option<(u64, TlbEntry)>>; UTLB_ENTRIES],
+    utlb_gen: Cell<u64>,
+}
+
+impl std::fmt::Debug for DmaPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmaPort")
+            .field("domain", &self.domain.id())
+            .field("rid", &self.rid)
+            .finish()
+    }
+}
+
+impl Clone for DmaPort {
+    fn clone(&self) -> Self {
+        DmaPort::new(Arc::clone(&self.domain), self.rid)
+    }
+}
+
+impl Drop for DmaPort {
+    fn drop(&mut self) {
+        self.domain.readers.unregister(&self.slot);
+    }
+}
+
+impl DmaPort {
+    pub(crate) fn new(domain: Arc<Domain>, rid: u16) -> Self {
+        let slot = domain.readers.register();
+        DmaPort {
+            domain,
+            slot,
+            rid,
+            utlb: Default::default(),
+            utlb_gen: Cell::new(u64::MAX), // odd: matches no generation
+        }
+    }
+
+    /// The domain this port translates through.
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+
+    /// The requester id faults are recorded with.
+    pub fn requester(&self) -> u16 {
+        self.rid
+    }
+
+    /// Reads `buf.len()` bytes at `iova`. On a fault nothing is read and the fault is logged.
+    #[inline]
+    pub fn read(&self, iova: Iova, buf: &mut [u8]) -> Result<(), DmaFault> {
+        {
+            let _section = self.domain.readers.enter(&self.slot);
+            if let Some(ptr) = self.fast(iova, buf.len(), Access::READ) {
+                sys::copy_from_host(ptr, buf);
+                return Ok(());
+            }
+        }
+        self.slow(iova, buf.len(), Access::READ, &mut |off, ptr, n| {
+            sys::copy_from_host(ptr, &mut buf[off..off + n]);
+        })
+    }
+
+    /// Writes `buf` at `iova`. On a fault nothing is written and the fault is logged.
+    #[inline]
+    pub fn write(&self, iova: Iova, buf: &[u8]) -> Result<(), DmaFault> {
+        {
+            let _section = self.domain.readers.enter(&self.slot);
+            if let Some(ptr) = self.fast(iova, buf.len(), Access::WRITE) {
+                sys::copy_to_host(ptr, buf);
+                return Ok(());
+            }
+        }
+        self.slow(iova, buf.len(), Access::WRITE, &mut |off, ptr, n| {
+            sys::copy_to_host(ptr, &buf[off..off + n]);
+        })
+    }
+
+    /// Translates `range` for `access` into host fragments (adjacent pages merged), appended to
+    /// `out`. The fragments describe the mapping at the time of the call; like a device's ATS
+    /// answer they go stale at the next unmap + invalidation.
+    pub fn translate(
+        &self,
+        range: IovaRange,
+        access: Access,
+        out: &mut Vec<Fragment>,
+    ) -> Result<(), DmaFault> {
+        let first = out.len();
+        let mut push = |iova: Iova, hpa: Hpa, len: u64| {
+            if out.len() > first
+                && let Some(prev) = out.last_mut()
+                && prev.hpa.checked_add(prev.len) == Some(hpa)
+            {
+                prev.len += len;
+            } else {
+                out.push(Fragment { iova, hpa, len });
+            }
+        };
+        let mut retries = Retries::default();
+        loop {
+            let attempt = {
+                let _section = self.domain.readers.enter(&self.slot);
+                let generation = self.sync_utlb();
+                self.walk_pages(range, access, generation, &mut |iova, e, n| {
+                    let hpa = Hpa::new(e.hpa.raw() | (iova.raw() & PAGE_MASK));
+                    push(iova, hpa, n);
+                })
+            };
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(stop) => self.after_stop(stop, &mut retries)?,
+            }
+        }
+    }
+
+    /// One full page walk for `iova`, bypassing and not filling any cache (an IOTLB miss every
+    /// time): for inspection and the walk benchmark. Faults are returned, not logged.
+    pub fn translate_uncached(&self, iova: Iova, access: Access) -> Result<Fragment, DmaFault> {
+        let _section = self.domain.readers.enter(&self.slot);
+        let e = self.uncached_entry(iova).and_then(|e| check(e, access));
+        let e = e.map_err(|reason| DmaFault { iova, access, reason })?;
+        let offset = iova.raw() & PAGE_MASK;
+        Ok(Fragment {
+            iova,
+            hpa: Hpa::new(e.hpa.raw() | offset),
+            len: PAGE_MASK + 1 - offset,
+        })
+    }
+
+    /// The single-page micro-TLB hit path: no walk, no shared write.
+    #[inline(always)]
+    fn fast(&self, iova: Iova, len: usize, access: Access) -> Option<NonNull<u8>> {
+        let offset = iova.raw() & PAGE_MASK;
+        if len == 0 || offset + len as u64 > PAGE_MASK + 1 {
+            return None;
+        }
+        if self.domain.inv_gen.load(Ordering::Relaxed) != self.utlb_gen.get() {
+            return None;
+        }
+        let pfn = iova.raw() >> PAGE_SHIFT;
+        let (tag, e) = self.utlb[pfn as usize % UTLB_ENTRIES].get()?;
+        if tag != pfn || !e.prot.contains(access) {
+            return None;
+        }
+        ReaderSlot::bump(&self.slot.utlb_hits);
+        NonNull::new(e.ptr.as_ptr().wrapping_add(offset as usize))
+    }
+
+    /// Brings the micro-TLB up to the domain's invalidation generation; returns that generation.
+    fn sync_utlb(&self) -> u64 {
+        let generation = self.domain.inv_gen.load(Ordering::Acquire);
+        if generation != self.utlb_gen.get() {
+            for e in &self.utlb {
+                e.set(None);
+            }
+            // An odd generation (invalidation running) is never recorded, so the fast path, which
+            // compares generations, misses until the invalidation has finished.
+            self.utlb_gen
+                .set(if generation & 1 == 0 { generation } else { u64::MAX });
+        }
+        generation
+    }
+
+    /// The general access: validate every page, then copy page by page.
+    fn slow(
+        &self,
+        iova: Iova,
+        len: usize,
+        access: Access,
+        copy: &mut dyn FnMut(usize, NonNull<u8>, usize),
+    ) -> Result<(), DmaFault> {
+        if len == 0 {
+            return Ok(());
+        }
+        let range = IovaRange::from_start_len(iova, len as u64).map_err(|_| {
+            let fault = DmaFault {
+                iova,
+                access,
+                reason: FaultReason::Wraps,
+            };
+            self.log(fault);
+            fault
+        })?;
+        let mut retries = Retries::default();
+        loop {
+            let attempt = {
+                let _section = self.domain.readers.enter(&self.slot);
+                let generation = self.sync_utlb();
+                self.walk_pages(range, access, generation, &mut |_, _, _| ())
+                    .and_then(|()| {
+                        self.walk_pages(range, access, generation, &mut |page_iova, e, n| {
+                            let off = (page_iova.offset_from(iova).unwrap_or(0)) as usize;
+                            let at = page_iova.raw() & PAGE_MASK;
+                            if let Some(ptr) = NonNull::new(e.ptr.as_ptr().wrapping_add(at as usize)) {
+                                copy(off, ptr, n as usize);
+                            }
+                        })
+                    })
+            };
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(stop) => self.after_stop(stop, &mut retries)?,
+            }
+        }
+    }
+
+    /// Decides what follows a stopped attempt: retry (after a restart or a handled fault) or fail.
+    fn after_stop(&self, stop: Stop, retries: &mut Retries) -> Result<(), DmaFault> {
+        let fault = match stop {
+            Stop::Restart => return Ok(()),
+            Stop::Fault(f) => f,
+        };
+        let record = FaultRecord {
+            iova: fault.iova,
+            access: fault.access,
+            reason: fault.reason,
+            requester: self.rid,
+        };
+        if retries.page != Some(fault.iova) {
+            *retries = Retries {
+                page: Some(fault.iova),
+                count: 0,
+            };
+        }
+        if fault.reason.is_recoverable() && retries.count < MAX_FAULT_RETRIES {
+            let handler = self.domain.handler.read().clone();
+            if let Some(handler) = handler
+                && handler.handle(&record) == FaultResponse::Retry
+            {
+                retries.count += 1;
+                return Ok(());
+            }
+        }
+        self.domain.faults.record(record);
+        Err(fault)
+    }
+
+    fn log(&self, fault: DmaFault) {
+        self.domain.faults.record(FaultRecord {
+            iova: fault.iova,
+            access: fault.access,
+            reason: fault.reason,
+            requester: self.rid,
+        });
+    }
+
+    /// Calls `f(iova, entry, bytes)` for each page piece of `range`, translated for `access`.
+    fn walk_pages(
+        &self,
+        range: IovaRange,
+        access: Access,
+        generation: u64,
+        f: &mut dyn FnMut(Iova, TlbEntry, u64),
+    ) -> Result<(), Stop> {
+        let mut iova = range.start();
+        loop {
+            let pfn = iova.raw() >> PAGE_SHIFT;
+            let e = self.translate_page(pfn, access, generation)?;
+            let page_last = iova.raw() | PAGE_MASK;
+            let piece_last = page_last.min(range.last().raw());
+            f(iova, e, piece_last - iova.raw() + 1);
+            match piece_last.checked_add(1) {
+                Some(next) if piece_last < range.last().raw() => iova = Iova::new(next),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The translation of IOVA page `pfn`, checked for `access`.
+    fn translate_page(&self, pfn: u64, access: Access, generation: u64) -> Result<TlbEntry, Stop> {
+        let iova = Iova::new(pfn << PAGE_SHIFT);
+        let fault = |reason| Stop::Fault(DmaFault { iova, access, reason });
+        // While an invalidation runs (odd generation) the micro-TLB is neither used nor filled: an
+        // IOTLB hit may be an entry the invalidation is about to clear.
+        let cell = (generation & 1 == 0).then(|| &self.utlb[pfn as usize % UTLB_ENTRIES]);
+        if let Some((tag, e)) = cell.and_then(Cell::get)
+            && tag == pfn
+        {
+            ReaderSlot::bump(&self.slot.utlb_hits);
+            return check(e, access).map_err(fault);
+        }
+        let e = match &self.domain.kind {
+            Kind::Paging(p) => {
+                if let Some(e) = p.iotlb.lookup(pfn) {
+                    ReaderSlot::bump(&self.slot.iotlb_hits);
+                    e
+                } else {
+                    ReaderSlot::bump(&self.slot.misses);
+                    let e = self.uncached_entry(iova).map_err(fault)?;
+                    let ticket = p.iotlb.fill(pfn, e);
+                    // Pairs with the SeqCst bump in `Domain::invalidate`: either that invalidation
+                    // clears our entry, or we see its new generation and take the entry back.
+                    fence(Ordering::SeqCst);
+                    let raced = self.domain.inv_gen.load(Ordering::SeqCst) != generation;
+                    if let Some(t) = ticket {
+                        if raced {
+                            p.iotlb.unfill(t)
+                        } else {
+                            p.iotlb.confirm(t)
+                        }
+                    }
+                    if raced {
+                        return Err(Stop::Restart);
+                    }
+                    e
+                }
+            }
+            _ => self.uncached_entry(iova).map_err(fault)?,
+        };
+        if let Some(cell) = cell {
+            cell.set(Some((pfn, e)));
+        }
+        check(e, access).map_err(fault)
+    }
+
+    /// The translation of the 4 KiB page holding `iova`, from the domain itself (no cache).
+    fn uncached_entry(&self, iova: Iova) -> Result<TlbEntry, FaultReason> {
+        let page_iova = iova.align_down(PageSize::Size4K);
+        let (hpa, prot, size) = match &self.domain.kind {
+            Kind::Blocked => return Err(FaultReason::Blocked),
+            Kind::Identity => (Hpa::new(page_iova.raw()), Access::RW, PageSize::Size4K),
+            Kind::Paging(p) => {
+                let t = p.table.walk(page_iova).map_err(|e| match e {
+                    WalkError::NotPresent { .. } => FaultReason::NotPresent,
+                    WalkError::BeyondAddressWidth => FaultReason::BeyondAddressWidth,
+                    WalkError::BadTable { .. } => FaultReason::BadHostAddress,
+                })?;
+                let into_leaf = page_iova
+                    .offset_from(t.iova_page)
+                    .ok_or(FaultReason::BadHostAddress)?;
+                (
+                    t.page.checked_add(into_leaf).ok_or(FaultReason::BadHostAddress)?,
+                    t.prot,
+                    t.size,
+                )
+            }
+        };
+        let ptr = self
+            .domain
+            .host_page_ptr(hpa)
+            .ok_or(FaultReason::BadHostAddress)?;
+        Ok(TlbEntry { ptr, hpa, prot, size })
+    }
+}
+
+fn check(e: TlbEntry, access: Access) -> Result<TlbEntry, FaultReason> {
+    if e.prot.contains(access & Access::RW) {
+        Ok(e)
+    } else {
+        Err(FaultReason::Permission { granted: e.prot })
+    }
+}

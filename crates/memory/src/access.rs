@@ -1,0 +1,206 @@
+//! Reaching host memory by HPA (pointers, reads, writes) and adding or releasing segments.
+
+use crate::segment::{Segment, SegmentKind};
+use crate::sys::{self, Mapping, PAGE};
+use crate::{HostMemory, MemoryError};
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use uvfio_types::{Hpa, HpaRange};
+
+/// What [`HostMemory::segment`] knows about the segment holding an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The HPA range of the whole segment.
+    pub range: HpaRange,
+    /// Where its memory comes from.
+    pub kind: SegmentKind,
+    /// Whether it may be written (fd segments may be read-only).
+    pub writable: bool,
+}
+
+impl HostMemory {
+    /// The host pointer of `hpa`; `[hpa, hpa + len)` must lie in one segment. A few ns for RAM.
+    /// The pointer stays valid while the segment exists (RAM: as long as `self`; other segments:
+    /// until released, which pinning prevents). Writing through it into a read-only segment is
+    /// the caller's fault; [`HostMemory::host_ptr_writable`] checks.
+    #[inline]
+    pub fn host_ptr(&self, hpa: Hpa, len: u64) -> Result<NonNull<u8>, MemoryError> {
+        if let Some(ptr) = self.window.ptr_of(hpa, len) {
+            return Ok(ptr);
+        }
+        self.segment_ptr(hpa, len, false)
+    }
+
+    /// [`HostMemory::host_ptr`] for memory that will be written: fails with
+    /// [`MemoryError::ReadOnly`] in a read-only segment.
+    #[inline]
+    pub fn host_ptr_writable(&self, hpa: Hpa, len: u64) -> Result<NonNull<u8>, MemoryError> {
+        if let Some(ptr) = self.window.ptr_of(hpa, len) {
+            return Ok(ptr);
+        }
+        self.segment_ptr(hpa, len, true)
+    }
+
+    fn ram_end(&self) -> Hpa {
+        Hpa::new(self.window.base.raw() + self.window.len)
+    }
+
+    #[cold]
+    fn segment_ptr(&self, hpa: Hpa, len: u64, write: bool) -> Result<NonNull<u8>, MemoryError> {
+        if self.window.offset_of(hpa, 0).is_some() {
+            return Err(MemoryError::BadAddress { hpa: self.ram_end() });
+        }
+        let table = self.segments.read();
+        let seg = table.find(hpa)?;
+        let off = seg.offset_of(hpa, len)?;
+        if write && !seg.map.writable() {
+            return Err(MemoryError::ReadOnly { hpa });
+        }
+        seg.map.ptr_at(off, len).ok_or(MemoryError::BadAddress { hpa })
+    }
+
+    /// The segment that holds `hpa`.
+    pub fn segment(&self, hpa: Hpa) -> Result<SegmentInfo, MemoryError> {
+        if self.window.offset_of(hpa, 0).is_some() {
+            let range = HpaRange::from_start_len(self.window.base, self.window.len)
+                .map_err(|_| MemoryError::BadAddress { hpa })?;
+            return Ok(SegmentInfo {
+                range,
+                kind: SegmentKind::Ram,
+                writable: true,
+            });
+        }
+        let table = self.segments.read();
+        let seg = table.find(hpa)?;
+        let range = seg.range().ok_or(MemoryError::BadAddress { hpa })?;
+        Ok(SegmentInfo {
+            range,
+            kind: seg.kind,
+            writable: seg.map.writable(),
+        })
+    }
+
+    /// Copy `buf.len()` bytes at `hpa` into `buf`; the bytes must lie in one segment.
+    pub fn read(&self, hpa: Hpa, buf: &mut [u8]) -> Result<(), MemoryError> {
+        let len = buf.len() as u64;
+        if let Some(off) = self.window.offset_of(hpa, len) {
+            return if self.ram.map().read(off, buf) {
+                Ok(())
+            } else {
+                Err(MemoryError::BadAddress { hpa })
+            };
+        }
+        if self.window.offset_of(hpa, 0).is_some() {
+            return Err(MemoryError::BadAddress { hpa: self.ram_end() });
+        }
+        let table = self.segments.read();
+        let seg = table.find(hpa)?;
+        let off = seg.offset_of(hpa, len)?;
+        if seg.map.read(off, buf) {
+            Ok(())
+        } else {
+            Err(MemoryError::BadAddress { hpa })
+        }
+    }
+
+    /// Copy `buf` to `hpa`; the bytes must lie in one writable segment.
+    pub fn write(&self, hpa: Hpa, buf: &[u8]) -> Result<(), MemoryError> {
+        let len = buf.len() as u64;
+        if let Some(off) = self.window.offset_of(hpa, len) {
+            return if self.ram.map().write(off, buf) {
+                Ok(())
+            } else {
+                Err(MemoryError::BadAddress { hpa })
+            };
+        }
+        if self.window.offset_of(hpa, 0).is_some() {
+            return Err(MemoryError::BadAddress { hpa: self.ram_end() });
+        }
+        let table = self.segments.read();
+        let seg = table.find(hpa)?;
+        let off = seg.offset_of(hpa, len)?;
+        if !seg.map.writable() {
+            return Err(MemoryError::ReadOnly { hpa });
+        }
+        if seg.map.write(off, buf) {
+            Ok(())
+        } else {
+            Err(MemoryError::BadAddress { hpa })
+        }
+    }
+
+    /// Map `len` bytes of `fd` from `offset` (both 4 KiB aligned) `MAP_SHARED`, read-only unless
+    /// `writable`, as a new segment at a fresh HPA range. The fd is kept (and closed on release).
+    ///
+    /// The file must stay at least `offset + len` long while the segment exists (a memfd sealed
+    /// with `F_SEAL_SHRINK` guarantees it); accesses past a truncated end fault the process.
+    pub fn add_fd_segment(
+        &self,
+        fd: OwnedFd,
+        offset: u64,
+        len: u64,
+        writable: bool,
+    ) -> Result<HpaRange, MemoryError> {
+        if offset % PAGE != 0 {
+            return Err(MemoryError::Misaligned {
+                value: offset,
+                align: PAGE,
+            });
+        }
+        check_segment_len(len)?;
+        let needed = offset
+            .checked_add(len)
+            .ok_or(MemoryError::InvalidLength { len })?;
+        let size = sys::file_len(&fd).map_err(MemoryError::os("fstat"))?;
+        if size < needed {
+            return Err(MemoryError::FdTooShort { size, needed });
+        }
+        let map = Mapping::map_shared(&fd, offset, len, writable, false).map_err(MemoryError::os("mmap"))?;
+        self.insert_segment(map, SegmentKind::Fd, Some(fd))
+    }
+
+    /// Give `map` a fresh HPA range.
+    pub(crate) fn insert_segment(
+        &self,
+        map: Mapping,
+        kind: SegmentKind,
+        fd: Option<OwnedFd>,
+    ) -> Result<HpaRange, MemoryError> {
+        let mut st = self.state.lock();
+        let range = st.segs.add(map.len())?;
+        self.segments.write().insert(Segment {
+            start: range.start(),
+            map,
+            kind,
+            _fd: fd,
+        });
+        Ok(range)
+    }
+
+    /// Remove the adopted or fd segment that is exactly `range`; `Busy` (nothing changes) while any
+    /// page of it is pinned. Its HPA range is never handed out again.
+    pub fn release(&self, range: HpaRange) -> Result<(), MemoryError> {
+        let seg = {
+            let mut st = self.state.lock();
+            st.segs.remove(range)?;
+            self.segments.write().remove(range.start())
+        };
+        // Unmapping (and closing the fd) happens here, outside both locks.
+        drop(seg);
+        Ok(())
+    }
+}
+
+/// A segment length must be a non-zero multiple of 4 KiB.
+pub(crate) fn check_segment_len(len: u64) -> Result<(), MemoryError> {
+    if len == 0 {
+        return Err(MemoryError::InvalidLength { len });
+    }
+    if len % PAGE != 0 {
+        return Err(MemoryError::Misaligned {
+            value: len,
+            align: PAGE,
+        });
+    }
+    Ok(())
+}

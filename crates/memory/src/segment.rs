@@ -1,0 +1,218 @@
+//! Segments other than RAM: adopted caller memory and mapped fds, each at a fresh HPA range above
+//! RAM (never reused, with a guard gap between neighbours).
+//!
+//! Two halves, under two locks: the [`SegmentTable`] (address → mapping, read-locked by every
+//! access) and the [`SegmentPins`] (per-4 KiB-page pin counts, under the `HostMemory` state lock
+//! with the account). Lock order: state, then table.
+
+use crate::MemoryError;
+use crate::pins::{self, Account};
+use crate::sys::{Mapping, PAGE};
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use uvfio_types::{Hpa, HpaRange};
+
+/// HPA alignment of a segment's start (so 1 GiB mappings of a segment stay possible).
+pub(crate) const SEGMENT_ALIGN: u64 = 1 << 30;
+/// Unused HPA space left after each segment (and after RAM) before the next one.
+pub(crate) const GUARD_GAP: u64 = 1 << 30;
+
+/// Where a segment's memory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// The RAM memfd.
+    Ram,
+    /// Caller memory joined with `HostMemory::adopt`.
+    Adopted,
+    /// An fd mapped with `HostMemory::add_fd_segment`.
+    Fd,
+}
+
+/// One mapped segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) start: Hpa,
+    pub(crate) map: Mapping,
+    pub(crate) kind: SegmentKind,
+    /// The fd behind an fd segment, closed when the segment goes (after the unmap).
+    pub(crate) _fd: Option<OwnedFd>,
+}
+
+impl Segment {
+    /// The HPA range the segment covers.
+    pub(crate) fn range(&self) -> Option<HpaRange> {
+        HpaRange::from_start_len(self.start, self.map.len()).ok()
+    }
+
+    /// The offset of `[hpa, hpa + len)` inside the segment, or the first HPA outside it.
+    pub(crate) fn offset_of(&self, hpa: Hpa, len: u64) -> Result<u64, MemoryError> {
+        let off = hpa
+            .offset_from(self.start)
+            .ok_or(MemoryError::BadAddress { hpa })?;
+        let seg_len = self.map.len();
+        if off > seg_len || (off == seg_len && len > 0) {
+            return Err(MemoryError::BadAddress { hpa });
+        }
+        if len > seg_len - off {
+            let end = Hpa::new(self.start.raw() + seg_len);
+            return Err(MemoryError::BadAddress { hpa: end });
+        }
+        Ok(off)
+    }
+}
+
+/// Non-RAM segments by start address.
+#[derive(Debug, Default)]
+pub(crate) struct SegmentTable {
+    segs: Vec<Segment>,
+}
+
+impl SegmentTable {
+    /// The segment that holds `hpa`.
+    pub(crate) fn find(&self, hpa: Hpa) -> Result<&Segment, MemoryError> {
+        let i = self.segs.partition_point(|s| s.start <= hpa);
+        let seg = i
+            .checked_sub(1)
+            .and_then(|i| self.segs.get(i))
+            .ok_or(MemoryError::BadAddress { hpa })?;
+        seg.offset_of(hpa, 0)?;
+        Ok(seg)
+    }
+
+    /// Add a segment (its start is above every other's).
+    pub(crate) fn insert(&mut self, seg: Segment) {
+        let i = self.segs.partition_point(|s| s.start < seg.start);
+        self.segs.insert(i, seg);
+    }
+
+    /// Take out the segment starting at `start`.
+    pub(crate) fn remove(&mut self, start: Hpa) -> Option<Segment> {
+        let i = self.segs.binary_search_by_key(&start, |s| s.start).ok()?;
+        Some(self.segs.remove(i))
+    }
+
+    /// How many segments there are of `kind`, and their total bytes.
+    pub(crate) fn count(&self, kind: SegmentKind) -> (usize, u64) {
+        self.segs
+            .iter()
+            .filter(|s| s.kind == kind)
+            .fold((0, 0), |(n, b), s| (n + 1, b + s.map.len()))
+    }
+}
+
+/// Per-page pin counts of one non-RAM segment.
+#[derive(Debug)]
+struct SegPins {
+    counts: Vec<u32>,
+}
+
+/// Pin counts of every non-RAM segment, and the next free HPA for a segment.
+#[derive(Debug)]
+pub(crate) struct SegmentPins {
+    by_start: BTreeMap<Hpa, SegPins>,
+    next: Option<Hpa>,
+}
+
+impl SegmentPins {
+    /// No segments yet; the first one goes at `first`.
+    pub(crate) fn new(first: Option<Hpa>) -> Self {
+        SegmentPins {
+            by_start: BTreeMap::new(),
+            next: first,
+        }
+    }
+
+    /// Claim a fresh HPA range for a segment of `len` bytes (a multiple of 4 KiB) with no pins.
+    pub(crate) fn add(&mut self, len: u64) -> Result<HpaRange, MemoryError> {
+        let no_room = MemoryError::OutOfAddressSpace { len };
+        let start = self.next.ok_or(no_room.clone())?;
+        let range = HpaRange::from_start_len(start, len).map_err(|_| no_room.clone())?;
+        let pages = usize::try_from(len / PAGE).map_err(|_| no_room.clone())?;
+        // The next segment starts a guard gap past this one's aligned end; `None` when that is past
+        // the end of the address space, which makes later `add`s fail cleanly.
+        self.next = range
+            .last()
+            .align_up(uvfio_types::Alignment::new(SEGMENT_ALIGN).map_err(|_| no_room)?)
+            .and_then(|end| end.checked_add(GUARD_GAP));
+        self.by_start.insert(
+            start,
+            SegPins {
+                counts: vec![0; pages],
+            },
+        );
+        Ok(range)
+    }
+
+    /// Forget the segment that is exactly `range`, if nothing in it is pinned.
+    pub(crate) fn remove(&mut self, range: HpaRange) -> Result<(), MemoryError> {
+        let start = range.start();
+        let seg = self
+            .by_start
+            .get(&start)
+            .ok_or(MemoryError::NotReleasable { hpa: start })?;
+        if range.len() != Some(seg.counts.len() as u64 * PAGE) {
+            return Err(MemoryError::NotReleasable { hpa: start });
+        }
+        if let Some(i) = seg.counts.iter().position(|&c| c > 0) {
+            return Err(MemoryError::Busy {
+                hpa: Hpa::new(start.raw() + i as u64 * PAGE),
+            });
+        }
+        self.by_start.remove(&start);
+        Ok(())
+    }
+
+    /// The counts of the pages of `range` (4 KiB aligned), which must lie in one segment.
+    fn slice_mut(&mut self, range: HpaRange) -> Result<(Hpa, &mut [u32]), MemoryError> {
+        let hpa = range.start();
+        let (&start, seg) = self
+            .by_start
+            .range_mut(..=hpa)
+            .next_back()
+            .ok_or(MemoryError::BadAddress { hpa })?;
+        let first = (hpa.raw() - start.raw()) / PAGE;
+        let n = range.len_minus_one() / PAGE + 1;
+        let total = seg.counts.len() as u64;
+        if first >= total {
+            return Err(MemoryError::BadAddress { hpa });
+        }
+        if n > total - first {
+            return Err(MemoryError::BadAddress {
+                hpa: Hpa::new(start.raw() + total * PAGE),
+            });
+        }
+        Ok((hpa, &mut seg.counts[first as usize..(first + n) as usize]))
+    }
+
+    /// Pin `range`, all or nothing.
+    pub(crate) fn pin(&mut self, range: HpaRange, account: &mut Account) -> Result<(), MemoryError> {
+        let (hpa, counts) = self.slice_mut(range)?;
+        let fresh = pins::slice_pin_check(counts).map_err(|i| MemoryError::PinOverflow {
+            hpa: Hpa::new(hpa.raw() + i as u64 * PAGE),
+        })?;
+        account.check(fresh)?;
+        pins::slice_pin(counts);
+        account.charge(fresh);
+        Ok(())
+    }
+
+    /// Unpin `range`, all or nothing.
+    pub(crate) fn unpin(&mut self, range: HpaRange, account: &mut Account) -> Result<(), MemoryError> {
+        let (hpa, counts) = self.slice_mut(range)?;
+        pins::slice_unpin_check(counts).map_err(|i| MemoryError::NotPinned {
+            hpa: Hpa::new(hpa.raw() + i as u64 * PAGE),
+        })?;
+        account.uncharge(pins::slice_unpin(counts));
+        Ok(())
+    }
+
+    /// The pin count of the page holding `hpa`.
+    pub(crate) fn pin_count(&mut self, hpa: Hpa) -> Result<u32, MemoryError> {
+        let page = hpa.align_down(uvfio_types::PageSize::Size4K);
+        let range = HpaRange::from_start_len(page, PAGE).map_err(|_| MemoryError::BadAddress { hpa })?;
+        let (_, counts) = self
+            .slice_mut(range)
+            .map_err(|_| MemoryError::BadAddress { hpa })?;
+        Ok(counts.first().copied().unwrap_or(0))
+    }
+}

@@ -1,0 +1,344 @@
+//! Every `unsafe` of the crate, and every OS call.
+//!
+//! A [`Mapping`] is a live range of this process's address space that the crate may read and write
+//! through raw pointers: either a `mmap` the crate made (and unmaps on drop) or a caller's buffer
+//! handed over with [`Mapping::adopt`]. Every accessor checks its offset and length against the
+//! mapping, so the safe functions here cannot reach outside it.
+//!
+//! Memory behind a mapping is plain bytes shared with other agents (devices doing DMA, a VMM on
+//! the other side of a memfd, the driver that owns an adopted buffer). Concurrent accesses are the
+//! behaviour being modelled, as on real hardware; no Rust reference to that memory is ever formed,
+//! only raw-pointer copies.
+
+use crate::access::check_segment_len;
+use crate::segment::SegmentKind;
+use crate::{HostMemory, MemoryError, RamWindow};
+use rustix::fs::{FallocateFlags, MemfdFlags};
+use rustix::io::Errno;
+use rustix::mm::{Advice, MapFlags, ProtFlags};
+use std::ffi::c_void;
+use std::os::fd::{AsFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, Ordering};
+use uvfio_types::{HostVa, HpaRange};
+
+/// The 4 KiB base page.
+pub(crate) const PAGE: u64 = 4096;
+
+// SAFETY: a `RamWindow` is an address and a length describing the RAM mapping, which lives as long
+// as the `HostMemory` it came from and is valid to access from any thread (MAP_SHARED memory, no
+// thread affinity); the window itself carries no ownership or thread-local state.
+unsafe impl Send for RamWindow {}
+// SAFETY: as for `Send`: the window is read-only data about a mapping accessible from every thread.
+unsafe impl Sync for RamWindow {}
+
+/// A hint or request for [`Mapping::advise`]. Only advice that never changes the contents of the
+/// memory is offered, which is what keeps `advise` safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hint {
+    /// `MADV_HUGEPAGE`: back with transparent huge pages where possible.
+    HugePage,
+    /// `MADV_POPULATE_WRITE`: fault every page in for writing (allocating it), without changing it.
+    PopulateWrite,
+}
+
+/// A live range of address space the crate may access through raw pointers.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    writable: bool,
+    /// Whether the crate made the mapping (and must `munmap` it on drop).
+    owned: bool,
+}
+
+// SAFETY: the mapping is MAP_SHARED memory (or a caller's buffer the caller promised to keep valid
+// while adopted); it has no thread affinity, and every access through it is a raw-pointer copy, so
+// handing it to another thread cannot create an aliasing `&mut`.
+unsafe impl Send for Mapping {}
+// SAFETY: shared access only reads the pointer and length, and accesses the memory with raw
+// pointer copies (see the module docs on concurrent access).
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `mmap(NULL, len, PROT_READ[|PROT_WRITE], MAP_SHARED[|MAP_NORESERVE], fd, offset)`.
+    pub(crate) fn map_shared(
+        fd: impl AsFd,
+        offset: u64,
+        len: u64,
+        writable: bool,
+        noreserve: bool,
+    ) -> Result<Mapping, Errno> {
+        let len_usize = usize::try_from(len).map_err(|_| Errno::NOMEM)?;
+        if len_usize == 0 {
+            return Err(Errno::INVAL);
+        }
+        let prot = if writable {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
+        let flags = if noreserve {
+            MapFlags::SHARED | MapFlags::NORESERVE
+        } else {
+            MapFlags::SHARED
+        };
+        // SAFETY: with a null address hint the kernel picks a fresh range that overlaps no existing
+        // Rust object, so creating the mapping cannot invalidate any memory the program uses.
+        let addr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len_usize, prot, flags, fd, offset) }?;
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Mapping {
+            ptr,
+            len: len_usize,
+            writable,
+            owned: true,
+        })
+    }
+
+    /// Take `len` bytes at `ptr` (page-aligned, non-null) as a mapping the crate does not own.
+    ///
+    /// # Safety
+    ///
+    /// `[ptr, ptr + len)` must be readable and writable memory of this process that stays valid
+    /// (not freed, unmapped or remapped) until the returned `Mapping` is dropped, and the caller must
+    /// not hold Rust references to it that assume exclusive access while it is adopted.
+    pub(crate) unsafe fn adopt(ptr: NonNull<u8>, len: u64) -> Option<Mapping> {
+        let len = usize::try_from(len).ok().filter(|&l| l != 0)?;
+        Some(Mapping {
+            ptr,
+            len,
+            writable: true,
+            owned: false,
+        })
+    }
+
+    /// The first byte.
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// The length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len as u64
+    }
+
+    /// Whether the memory may be written.
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The pointer to `[off, off + len)` if that lies inside the mapping.
+    fn span(&self, off: u64, len: usize) -> Option<*mut u8> {
+        let off = usize::try_from(off).ok()?;
+        let end = off.checked_add(len)?;
+        (end <= self.len).then(|| self.ptr.as_ptr().wrapping_add(off))
+    }
+
+    /// The pointer to byte `off`, if `[off, off + len)` lies inside the mapping.
+    pub(crate) fn ptr_at(&self, off: u64, len: u64) -> Option<NonNull<u8>> {
+        let len = usize::try_from(len).ok()?;
+        self.span(off, len).and_then(NonNull::new)
+    }
+
+    /// Copy `buf.len()` bytes from offset `off` into `buf`; false if the range is outside.
+    pub(crate) fn read(&self, off: u64, buf: &mut [u8]) -> bool {
+        let Some(src) = self.span(off, buf.len()) else {
+            return false;
+        };
+        // SAFETY: `span` checked that `[src, src + buf.len())` lies inside this live mapping, which is
+        // readable; `buf` is a distinct Rust allocation, so the two cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// Copy `buf` to offset `off`; false if the range is outside or the mapping is read-only.
+    pub(crate) fn write(&self, off: u64, buf: &[u8]) -> bool {
+        let Some(dst) = self.span(off, buf.len()).filter(|_| self.writable) else {
+            return false;
+        };
+        // SAFETY: `span` checked that `[dst, dst + buf.len())` lies inside this live mapping, which is
+        // writable (checked above); `buf` is a distinct Rust allocation, so they cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, buf.len()) };
+        true
+    }
+
+    /// Fill `[off, off + len)` with zeros; false if the range is outside or read-only.
+    pub(crate) fn zero(&self, off: u64, len: u64) -> bool {
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        let Some(dst) = self.span(off, len).filter(|_| self.writable) else {
+            return false;
+        };
+        // SAFETY: `span` checked that `[dst, dst + len)` lies inside this live, writable mapping.
+        unsafe { std::ptr::write_bytes(dst, 0, len) };
+        true
+    }
+
+    /// `madvise` over `[off, off + len)` (page-aligned) with advice that never changes contents.
+    pub(crate) fn advise(&self, off: u64, len: u64, hint: Hint) -> Result<(), Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::INVAL)?;
+        let addr = self.span(off, len).ok_or(Errno::INVAL)?;
+        let advice = match hint {
+            Hint::HugePage => Advice::LinuxHugepage,
+            Hint::PopulateWrite => Advice::LinuxPopulateWrite,
+        };
+        // SAFETY: the range lies inside this live mapping, and both advices leave the contents of
+        // the memory unchanged (they only change how it is backed or make it resident), so no
+        // memory the program relies on changes under it.
+        unsafe { rustix::mm::madvise(addr.cast::<c_void>(), len, advice) }
+    }
+
+    /// Fault in every 4 KiB page of `[off, off + len)` for writing without changing its contents
+    /// (the fallback for kernels without `MADV_POPULATE_WRITE`); false if outside or read-only.
+    pub(crate) fn touch(&self, off: u64, len: u64) -> bool {
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        let Some(start) = self.span(off, len).filter(|_| self.writable) else {
+            return false;
+        };
+        for page_off in (0..len).step_by(PAGE as usize) {
+            let p = start.wrapping_add(page_off);
+            // SAFETY: `p` lies inside this live, writable mapping (`page_off < len`, range checked by
+            // `span`), is trivially aligned for a byte, and the memory is only ever accessed through
+            // raw pointers or atomics, so viewing one byte as an `AtomicU8` aliases no reference.
+            let byte = unsafe { AtomicU8::from_ptr(p) };
+            byte.fetch_add(0, Ordering::Relaxed);
+        }
+        true
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        // SAFETY: the crate created this mapping with `mmap` of exactly `len` bytes at `ptr` and
+        // drops it once; all pointers the crate handed out into it are documented to die with the
+        // segment (callers keep them only while the memory is pinned, which prevents release).
+        let result = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast::<c_void>(), self.len) };
+        // munmap of a range we mapped can only fail on a kernel bug; nothing can be done in drop.
+        debug_assert!(result.is_ok(), "munmap failed: {result:?}");
+    }
+}
+
+impl HostMemory {
+    /// Join `len` bytes of the caller's own memory at `va` (both 4 KiB aligned) to the HPA space as
+    /// a new segment at a fresh HPA range, the way `pin_user_pages()` turns a driver's buffer into
+    /// physical pages. The memory is not pinned by this call; [`HostMemory::pin`] does that.
+    ///
+    /// # Safety
+    ///
+    /// `[va, va + len)` must be readable and writable memory of this process that stays valid (not
+    /// freed, unmapped or remapped) until [`HostMemory::release`] of the returned range succeeds or
+    /// `self` is dropped. Devices and other users of this `HostMemory` may read and write it at any
+    /// time meanwhile, so the caller must not hold Rust references into it that assume no one else
+    /// writes (access it through raw pointers, atomics or volatile copies).
+    pub unsafe fn adopt(&self, va: *mut u8, len: u64) -> Result<HpaRange, MemoryError> {
+        let addr = HostVa::from_ptr(va);
+        let ptr = NonNull::new(va).ok_or(MemoryError::BadHostAddress { va: addr })?;
+        if addr.raw() % PAGE != 0 {
+            return Err(MemoryError::Misaligned {
+                value: addr.raw(),
+                align: PAGE,
+            });
+        }
+        check_segment_len(len)?;
+        if addr.checked_add(len).is_none() {
+            return Err(MemoryError::InvalidLength { len });
+        }
+        // SAFETY: the caller's contract above is exactly `Mapping::adopt`'s: the range is live,
+        // readable and writable memory until the segment (and with it the `Mapping`) is dropped.
+        let map = unsafe { Mapping::adopt(ptr, len) }.ok_or(MemoryError::InvalidLength { len })?;
+        self.insert_segment(map, SegmentKind::Adopted, None)
+    }
+}
+
+/// `memfd_create(name, MFD_CLOEXEC [| MFD_HUGETLB | MFD_HUGE_2MB])`.
+pub(crate) fn memfd(name: &str, hugetlb: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = MemfdFlags::CLOEXEC;
+    if hugetlb {
+        flags |= MemfdFlags::HUGETLB | MemfdFlags::HUGE_2MB;
+    }
+    rustix::fs::memfd_create(name, flags)
+}
+
+/// `ftruncate(fd, len)`.
+pub(crate) fn set_len(fd: impl AsFd, len: u64) -> Result<(), Errno> {
+    rustix::fs::ftruncate(fd, len)
+}
+
+/// The size of the file behind `fd`.
+pub(crate) fn file_len(fd: impl AsFd) -> Result<u64, Errno> {
+    let st = rustix::fs::fstat(fd)?;
+    u64::try_from(st.st_size).map_err(|_| Errno::INVAL)
+}
+
+/// `fallocate(fd, 0, off, len)`: allocate backing pages (a hugetlb memfd reports a shortage here
+/// as an error instead of a SIGBUS at first touch).
+pub(crate) fn allocate(fd: impl AsFd, off: u64, len: u64) -> Result<(), Errno> {
+    rustix::fs::fallocate(fd, FallocateFlags::empty(), off, len)
+}
+
+/// `fallocate(fd, PUNCH_HOLE | KEEP_SIZE, off, len)`: give the pages back; they read as zero after.
+pub(crate) fn punch_hole(fd: impl AsFd, off: u64, len: u64) -> Result<(), Errno> {
+    rustix::fs::fallocate(
+        fd,
+        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+        off,
+        len,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_check_bounds() {
+        let fd = memfd("sys-test", false).unwrap();
+        set_len(&fd, 2 * PAGE).unwrap();
+        let m = Mapping::map_shared(&fd, 0, 2 * PAGE, true, true).unwrap();
+        assert!(m.write(PAGE - 2, &[1, 2, 3, 4]));
+        let mut buf = [0u8; 4];
+        assert!(m.read(PAGE - 2, &mut buf));
+        assert_eq!(buf, [1, 2, 3, 4]);
+        assert!(!m.read(2 * PAGE - 3, &mut buf));
+        assert!(!m.write(u64::MAX, &buf));
+        assert!(m.ptr_at(2 * PAGE, 0).is_some());
+        assert!(m.ptr_at(2 * PAGE, 1).is_none());
+        assert!(m.touch(0, 2 * PAGE));
+        assert!(m.zero(0, 2 * PAGE));
+        assert!(m.read(PAGE - 2, &mut buf));
+        assert_eq!(buf, [0; 4]);
+        assert_eq!(m.advise(0, 3 * PAGE, Hint::PopulateWrite), Err(Errno::INVAL));
+    }
+
+    #[test]
+    fn read_only_mappings_refuse_writes() {
+        let fd = memfd("sys-ro", false).unwrap();
+        set_len(&fd, PAGE).unwrap();
+        let m = Mapping::map_shared(&fd, 0, PAGE, false, false).unwrap();
+        assert!(!m.write(0, &[1]));
+        assert!(!m.zero(0, 1));
+        assert!(!m.touch(0, PAGE));
+        let mut b = [9u8];
+        assert!(m.read(0, &mut b));
+        assert_eq!(b, [0]);
+    }
+
+    #[test]
+    fn punched_pages_read_zero() {
+        let fd = memfd("sys-punch", false).unwrap();
+        set_len(&fd, 4 * PAGE).unwrap();
+        let m = Mapping::map_shared(&fd, 0, 4 * PAGE, true, true).unwrap();
+        assert!(m.write(PAGE, &[7; 16]));
+        punch_hole(&fd, 0, 4 * PAGE).unwrap();
+        let mut b = [1u8; 16];
+        assert!(m.read(PAGE, &mut b));
+        assert_eq!(b, [0; 16]);
+        assert_eq!(file_len(&fd), Ok(4 * PAGE));
+    }
+}
