@@ -238,10 +238,23 @@ impl Domain {
     }
 
     /// Unmaps every mapping in `range` (splitting a super-page the range cuts), returning the bytes
-    /// unmapped. Unless the domain is coherent, the IOTLB may still hold the old translations: the
+    /// unmapped; the part of `range` at or above the address width unmaps nothing. Unless the domain is coherent, the IOTLB may still hold the old translations: the
     /// caller must [`invalidate`](Self::invalidate) before it drops pins on those pages.
     pub fn unmap(&self, range: IovaRange) -> Result<u64, IommuError> {
         let paging = self.paging()?;
+        // Nothing is mapped at or above the address width: that part of the range unmaps nothing.
+        let width = paging.table.address_width();
+        let top = Iova::new(
+            u64::MAX
+                .checked_shr(64u32.saturating_sub(width))
+                .unwrap_or(u64::MAX),
+        );
+        let Some(range) = IovaRange::new(Iova::ZERO, top)
+            .ok()
+            .and_then(|space| range.intersection(&space))
+        else {
+            return Ok(0);
+        };
         let bytes = paging.table.unmap(range, &mut paging.pending.lock())?;
         if self.coherent && bytes > 0 {
             self.invalidate(Invalidation::Range(range))?;

@@ -332,15 +332,15 @@ fn run(ops: Vec<Op>, coherent: bool) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn non_coherent_domain_matches_model(ops in prop::collection::vec(op(), 1..320)) {
+    fn non_coherent_domain_matches_model(ops in prop::collection::vec(op(), 1..400)) {
         run(ops, false)?;
     }
 
     #[test]
-    fn coherent_domain_matches_model(ops in prop::collection::vec(op(), 1..320)) {
+    fn coherent_domain_matches_model(ops in prop::collection::vec(op(), 1..400)) {
         run(ops, true)?;
     }
 }
