@@ -1,250 +1,22 @@
 //! Model-based tests of the VT-d second-stage page table: random sequences of map / unmap / walk /
 //! release / injected allocation failures, checked after every operation against a plain model
 //! that knows every leaf (IOVA, size, HPA, permissions), and against an independent scan of the
-//! table frames (entry encoding, no empty tables, frame accounting).
+//! table frames (entry encoding, no empty tables, frame accounting). The model and the scanner are
+//! in `pgtable_reference.rs`.
+
+#[path = "pgtable_reference.rs"]
+mod reference;
 
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
+use proptest::test_runner::{FileFailurePersistence, RngAlgorithm};
+use reference::{COVERAGE, G1, K4, M2, Model, Outcome, cover, outcome, scan};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use uvfio_iommu::pgtable::pte::{self, Pte};
 use uvfio_iommu::pgtable::testmem::TestMemory;
-use uvfio_iommu::pgtable::{
-    Gather, Levels, PageTable, PageTableConfig, PgTableError, TableMemory, WalkError,
-};
-use uvfio_types::{Access, Hpa, Iova, IovaRange, PageSize, PageSizes};
-
-const K4: u64 = 1 << 12;
-const M2: u64 = 1 << 21;
-const G1: u64 = 1 << 30;
+use uvfio_iommu::pgtable::{Gather, Levels, PageTable, PageTableConfig, WalkError};
+use uvfio_types::{Access, Hpa, Iova, IovaRange, PageSizes};
 /// Each window is 4 GiB: one at the bottom of the IOVA space, one ending at the address width.
 const WINDOW: u64 = 4 * G1;
 const OPS: usize = 400;
-
-// ---------------------------------------------------------------------------------------------
-// The reference model.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Leaf {
-    size: PageSize,
-    hpa: u64,
-    prot: Access,
-}
-
-/// What an operation is expected to return, in a comparable form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Ok(u64),
-    Empty,
-    Misaligned,
-    MisalignedRange,
-    Beyond,
-    HpaOutOfRange,
-    NoPermission,
-    Exists(u64),
-    Alloc,
-    Other,
-}
-
-fn outcome<T>(r: &Result<T, PgTableError>, ok: impl Fn(&T) -> u64) -> Outcome {
-    match r {
-        Ok(v) => Outcome::Ok(ok(v)),
-        Err(PgTableError::Empty) => Outcome::Empty,
-        Err(PgTableError::Misaligned { .. }) => Outcome::Misaligned,
-        Err(PgTableError::MisalignedRange { .. }) => Outcome::MisalignedRange,
-        Err(PgTableError::BeyondAddressWidth { .. }) => Outcome::Beyond,
-        Err(PgTableError::HpaOutOfRange { .. }) => Outcome::HpaOutOfRange,
-        Err(PgTableError::NoPermission) => Outcome::NoPermission,
-        Err(PgTableError::Exists { iova }) => Outcome::Exists(iova.raw()),
-        Err(PgTableError::Alloc(_)) => Outcome::Alloc,
-        Err(_) => Outcome::Other,
-    }
-}
-
-#[derive(Debug)]
-struct Model {
-    leaves: BTreeMap<u64, Leaf>,
-    width: u32,
-    sizes: PageSizes,
-}
-
-impl Model {
-    fn leaf_at(&self, iova: u64) -> Option<(u64, Leaf)> {
-        let (&base, &leaf) = self.leaves.range(..=iova).next_back()?;
-        (iova - base < leaf.size.bytes()).then_some((base, leaf))
-    }
-
-    /// The leaves overlapping `[lo, last]`, in order.
-    fn overlapping(&self, lo: u64, last: u64) -> Vec<(u64, Leaf)> {
-        let mut v: Vec<_> = self.leaf_at(lo).filter(|&(b, _)| b < lo).into_iter().collect();
-        v.extend(self.leaves.range(lo..=last).map(|(&b, &l)| (b, l)));
-        v
-    }
-
-    fn expect_map(&self, iova: u64, hpa: u64, len: u64, prot: Access) -> Outcome {
-        if len == 0 {
-            return Outcome::Empty;
-        }
-        if iova % K4 != 0 || hpa % K4 != 0 || len % K4 != 0 {
-            return Outcome::Misaligned;
-        }
-        match iova.checked_add(len - 1) {
-            Some(last) if last < 1 << self.width => {}
-            _ => return Outcome::Beyond,
-        }
-        match hpa.checked_add(len - 1) {
-            Some(last) if last < 1 << 52 => {}
-            _ => return Outcome::HpaOutOfRange,
-        }
-        if !prot.intersects(Access::RW) {
-            return Outcome::NoPermission;
-        }
-        match self.overlapping(iova, iova + len - 1).first() {
-            Some(&(b, _)) => Outcome::Exists(b.max(iova)),
-            None => Outcome::Ok(0),
-        }
-    }
-
-    fn map(&mut self, mut iova: u64, mut hpa: u64, mut len: u64, prot: Access) {
-        let prot = prot & Access::RW;
-        while len > 0 {
-            let size = self
-                .sizes
-                .largest_fitting(iova, hpa, len)
-                .expect("4 KiB always fits");
-            self.leaves.insert(iova, Leaf { size, hpa, prot });
-            iova += size.bytes();
-            hpa += size.bytes();
-            len -= size.bytes();
-        }
-    }
-
-    fn expect_unmap(&self, start: u64, last: u64) -> Outcome {
-        if start % K4 != 0 || last % K4 != K4 - 1 {
-            return Outcome::MisalignedRange;
-        }
-        if last >> self.width != 0 {
-            return Outcome::Beyond;
-        }
-        let bytes = self
-            .overlapping(start, last)
-            .iter()
-            .map(|&(b, l)| overlap(b, l.size, start, last))
-            .sum();
-        Outcome::Ok(bytes)
-    }
-
-    /// Unmaps `[lo, last]`, splitting partly covered super-pages into next-size leaves.
-    /// Returns (first byte unmapped, last byte unmapped, sizes of the leaves hit).
-    fn unmap(&mut self, lo: u64, last: u64) -> Option<(u64, u64, PageSizes)> {
-        let hit = self.overlapping(lo, last);
-        let mut sizes = PageSizes::empty();
-        for &(base, leaf) in &hit {
-            self.leaves.remove(&base);
-            sizes |= leaf.size.as_set();
-            self.split(base, leaf, lo, last);
-        }
-        let (&(fb, _), &(lb, ll)) = (hit.first()?, hit.last()?);
-        Some((fb.max(lo), (lb + ll.size.bytes() - 1).min(last), sizes))
-    }
-
-    fn split(&mut self, base: u64, leaf: Leaf, lo: u64, last: u64) {
-        let child = match leaf.size {
-            PageSize::Size4K => return,
-            PageSize::Size2M => PageSize::Size4K,
-            PageSize::Size1G => PageSize::Size2M,
-        };
-        for i in 0..512 {
-            let (c, c_last) = (base + i * child.bytes(), base + (i + 1) * child.bytes() - 1);
-            let c_leaf = Leaf {
-                size: child,
-                hpa: leaf.hpa + i * child.bytes(),
-                prot: leaf.prot,
-            };
-            if c_last < lo || c > last {
-                self.leaves.insert(c, c_leaf);
-            } else if c < lo || c_last > last {
-                self.split(c, c_leaf, lo, last);
-            }
-        }
-    }
-}
-
-fn overlap(base: u64, size: PageSize, lo: u64, last: u64) -> u64 {
-    let l = (base + size.bytes() - 1).min(last);
-    l - base.max(lo) + 1
-}
-
-// ---------------------------------------------------------------------------------------------
-// An independent scan of the frames.
-
-struct Scan {
-    leaves: Vec<(u64, Leaf)>,
-    tables: usize,
-}
-
-fn scan(pt: &PageTable<TestMemory>) -> Scan {
-    let mut s = Scan {
-        leaves: Vec::new(),
-        tables: 0,
-    };
-    scan_table(pt.memory(), pt.root(), pt.levels(), 0, true, &mut s);
-    s
-}
-
-fn scan_table(mem: &TestMemory, table: Hpa, level: u8, base: u64, is_root: bool, s: &mut Scan) {
-    let frame = mem
-        .table(table)
-        .unwrap_or_else(|| panic!("linked table {table:?} is not a live frame"));
-    s.tables += 1;
-    let shift = 12 + 9 * (u32::from(level) - 1);
-    let mut present = 0;
-    for (i, e) in frame.0.iter().enumerate() {
-        let raw = e.load(Ordering::Acquire);
-        if raw == 0 {
-            continue;
-        }
-        let p = Pte(raw);
-        assert!(p.is_present(), "stray bits {raw:#x} in a not-present entry");
-        assert_eq!(raw & (pte::PTE_ACCESSED | pte::PTE_DIRTY), 0, "A/D set: {raw:#x}");
-        present += 1;
-        let at = base + ((i as u64) << shift);
-        if level == 1 || p.is_super_page() {
-            let size = match level {
-                1 => PageSize::Size4K,
-                2 => PageSize::Size2M,
-                3 => PageSize::Size1G,
-                _ => panic!("PS at level {level}"),
-            };
-            let extra = if level > 1 { pte::PTE_PAGE_SIZE } else { 0 };
-            assert_eq!(
-                raw & !(pte::ADDR_MASK | pte::PRESENT_MASK | extra),
-                0,
-                "reserved bits: {raw:#x}"
-            );
-            assert_eq!(p.addr().raw() % size.bytes(), 0, "misaligned leaf {raw:#x}");
-            s.leaves.push((
-                at,
-                Leaf {
-                    size,
-                    hpa: p.addr().raw(),
-                    prot: p.access(),
-                },
-            ));
-        } else {
-            assert_eq!(
-                raw & !pte::ADDR_MASK,
-                pte::PRESENT_MASK,
-                "table entry must be R|W only: {raw:#x}"
-            );
-            scan_table(mem, p.addr(), level - 1, at, false, s);
-        }
-    }
-    assert!(
-        is_root || present > 0,
-        "empty table {table:?} still linked at level {level}"
-    );
-}
 
 // ---------------------------------------------------------------------------------------------
 // Operations.
@@ -316,6 +88,14 @@ fn hot_m() -> impl Strategy<Value = u64> {
     prop_oneof![0u64..3, 509u64..512, 0u64..512]
 }
 
+/// Anywhere in a window, or near where the maps go.
+fn walk_offset() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..WINDOW,
+        (0u64..4, hot_m(), 0u64..M2).prop_map(|(g, m, off)| g * G1 + m * M2 + off),
+    ]
+}
+
 fn map_op() -> impl Strategy<Value = MapOp> {
     let unit = prop_oneof![5 => Just(Unit::K4), 3 => Just(Unit::M2), 2 => Just(Unit::G1)];
     (
@@ -327,7 +107,8 @@ fn map_op() -> impl Strategy<Value = MapOp> {
         1u64..48,
         0u64..(1 << 20),
         0u64..10,
-        0u8..16,
+        // Mostly R and/or W, with EXEC / PRIV thrown in; sometimes anything (no R/W: refused).
+        prop_oneof![8 => (1u8..4, 0u8..4).prop_map(|(rw, xp)| rw | xp << 2), 1 => 0u8..16],
     )
         .prop_map(|(top, unit, g, m, p, count, hpa_g, skew, prot)| MapOp {
             top,
@@ -351,7 +132,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(top, g, m, p, pages)| Op::Unmap { top, g, m, p, pages }),
         10 => (any::<bool>(), 0u64..4, hot_m(), 1u64..1024).prop_map(|(top, g, m, blocks)| Op::UnmapBig { top, g, m, blocks }),
         4 => (any::<bool>(), 0u64..4, 0u64..512, 0u8..4).prop_map(|(top, g, p, kind)| Op::UnmapBad { top, g, p, kind }),
-        20 => (any::<bool>(), 0u64..WINDOW).prop_map(|(top, off)| Op::Walk { top, off }),
+        20 => (any::<bool>(), walk_offset()).prop_map(|(top, off)| Op::Walk { top, off }),
         4 => Just(Op::Release),
         2 => any::<bool>().prop_map(|top| Op::UnmapWindow { top }),
         4 => (0u64..6).prop_map(Op::Arm),
@@ -369,6 +150,11 @@ struct Harness {
     gathered: Option<(u64, u64)>,
     gathered_sizes: PageSizes,
     armed: bool,
+    /// The range the current operation changed, if it succeeded and changed one.
+    touched: Option<(u64, u64)>,
+    /// Whether the current operation was refused or failed.
+    failed: bool,
+    steps: usize,
 }
 
 impl Harness {
@@ -393,6 +179,9 @@ impl Harness {
             gathered: None,
             gathered_sizes: PageSizes::empty(),
             armed: false,
+            touched: None,
+            failed: false,
+            steps: 0,
         }
     }
 
@@ -431,16 +220,11 @@ impl Harness {
         (iova, hpa, len, Access::from_bits_truncate(m.prot))
     }
 
-    /// Checks the whole table against the model and the frame accounting.
-    fn check_all(&self) -> Result<(), TestCaseError> {
-        let s = scan(&self.pt);
-        STATS.with(|c| {
-            let mut c = c.borrow_mut();
-            c.0 += 1;
-            c.1 += s.leaves.len();
-            c.2 += s.tables;
-        });
-        let model: Vec<(u64, Leaf)> = self.model.leaves.iter().map(|(&b, &l)| (b, l)).collect();
+    /// Checks the leaves overlapping `[lo, last]` against the model, the structure of every table
+    /// on the way, and the frame accounting; counts the tables too when the range is everything.
+    fn check(&self, lo: u64, last: u64) -> Result<(), TestCaseError> {
+        let s = scan(&self.pt, lo, last)?;
+        let model = self.model.overlapping(lo, last);
         if s.leaves != model {
             let i = s
                 .leaves
@@ -450,19 +234,25 @@ impl Harness {
                 .unwrap_or(s.leaves.len().min(model.len()));
             prop_assert!(
                 false,
-                "leaves differ at #{i}: table {:x?} model {:x?} (table {} leaves, model {})",
+                "leaves in [{lo:#x}, {last:#x}] differ at #{i}: table {:x?} model {:x?} (table {} leaves, model {})",
                 s.leaves.get(i),
                 model.get(i),
                 s.leaves.len(),
                 model.len()
             );
         }
-        prop_assert_eq!(s.tables, self.pt.table_frames());
+        if (lo, last) == (0, u64::MAX) {
+            prop_assert_eq!(s.tables, self.pt.table_frames());
+        }
         prop_assert_eq!(
             self.pt.memory().live_frames(),
-            s.tables + self.gather.freed_tables().len()
+            self.pt.table_frames() + self.gather.freed_tables().len()
         );
         Ok(())
+    }
+
+    fn check_all(&self) -> Result<(), TestCaseError> {
+        self.check(0, u64::MAX)
     }
 
     fn check_walk(&self, iova: u64) -> Result<(), TestCaseError> {
@@ -478,14 +268,18 @@ impl Harness {
                 prop_assert_eq!(t.page.raw(), leaf.hpa);
                 prop_assert_eq!(t.prot, leaf.prot);
                 prop_assert_eq!(t.hpa(Iova::new(iova)), Some(Hpa::new(leaf.hpa + (iova - base))));
+                cover("walk hit");
             }
-            (None, Err(WalkError::NotPresent { .. })) => {}
+            (None, Err(WalkError::NotPresent { .. })) => cover("walk miss"),
             (m, g) => prop_assert!(false, "walk {iova:#x}: model {m:x?}, table {g:?}"),
         }
         Ok(())
     }
 
     fn run(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        self.failed = false;
+        self.touched = None;
+        cover("op");
         match op {
             Op::Nop => return Ok(()),
             Op::Map(m) => {
@@ -500,7 +294,7 @@ impl Harness {
                     1 => (iova, hpa | 0x10, len, prot),
                     2 => (iova, hpa, len + 0x200, prot),
                     3 => (iova, hpa, 0, prot),
-                    4 => ((u64::MAX & !(K4 - 1)) - m.p * K4, hpa, len + (m.p + 1) * K4, prot),
+                    4 => (!(K4 - 1) - m.p * K4, hpa, len + (m.p + 1) * K4, prot),
                     5 => ((1 << w) - (m.p + 1) * K4, hpa, (m.p + 2) * K4, prot),
                     6 => (iova, (1 << 52) - (m.p + 1) * K4, (m.p + 2) * K4, prot),
                     _ => (iova, hpa, len, prot - Access::RW),
@@ -548,6 +342,7 @@ impl Harness {
                 prop_assert_eq!(self.gather.page_sizes(), self.gathered_sizes);
                 self.gather.release(self.pt.memory());
                 prop_assert!(self.gather.is_empty());
+                cover("release");
                 self.gathered = None;
                 self.gathered_sizes = PageSizes::empty();
             }
@@ -557,7 +352,13 @@ impl Harness {
                 return Ok(());
             }
         }
-        self.check_all()
+        // After a refusal or failure, and every 8th operation: everything (nothing else changed?).
+        // Otherwise the GiB-aligned region around the change, which holds every entry it can touch.
+        self.steps += 1;
+        match (self.failed, self.touched.take()) {
+            (false, Some((lo, last))) if self.steps % 8 != 0 => self.check(lo & !(G1 - 1), last | (G1 - 1)),
+            _ => self.check_all(),
+        }
     }
 
     /// Accepts an allocation failure only while one is armed; consumes it.
@@ -576,6 +377,18 @@ impl Harness {
     fn do_map(&mut self, iova: u64, hpa: u64, len: u64, prot: Access) -> Result<(), TestCaseError> {
         let want = self.model.expect_map(iova, hpa, len, prot);
         let got = outcome(&self.pt.map(Iova::new(iova), Hpa::new(hpa), len, prot), |_| 0);
+        self.failed = got != Outcome::Ok(0);
+        cover(match got {
+            Outcome::Ok(_) => "map ok",
+            Outcome::Exists(_) => "map exists",
+            Outcome::Misaligned => "map misaligned",
+            Outcome::Empty => "map empty",
+            Outcome::Beyond => "map beyond width",
+            Outcome::HpaOutOfRange => "map hpa out of range",
+            Outcome::NoPermission => "map no permission",
+            Outcome::Alloc => "map alloc failure",
+            _ => "map other",
+        });
         if self.alloc_failed(got, want)? {
             return Ok(());
         }
@@ -589,6 +402,7 @@ impl Harness {
             prot
         );
         if got == Outcome::Ok(0) {
+            self.touched = Some((iova, iova + len - 1));
             self.model.map(iova, hpa, len, prot);
             // Super-pages were used where they fit: the walk of each step's start sees its size.
             let (mut i, mut h, mut l) = (iova, hpa, len);
@@ -616,12 +430,25 @@ impl Harness {
             Err(e) => return Err(TestCaseError::fail(format!("bad test range: {e}"))),
         };
         let got = outcome(&result, |b| *b);
+        self.failed = !matches!(got, Outcome::Ok(_));
+        cover(match got {
+            Outcome::Ok(0) => "unmap nothing",
+            Outcome::Ok(_) => "unmap bytes",
+            Outcome::MisalignedRange => "unmap misaligned",
+            Outcome::Beyond => "unmap beyond width",
+            Outcome::Alloc => "unmap alloc failure",
+            _ => "unmap other",
+        });
+        if self.gather.freed_tables().len() > before {
+            cover("unmap frees tables");
+        }
         if self.alloc_failed(got, want)? {
             prop_assert_eq!(self.gather.freed_tables().len(), before);
             return Ok(());
         }
         prop_assert_eq!(got, want, "unmap [{:#x}, {:#x}]", start, last);
         if let Outcome::Ok(_) = got {
+            self.touched = Some((start, last));
             if let Some((first, final_, sizes)) = self.model.unmap(start, last) {
                 let (s, l) = self
                     .gathered
@@ -655,62 +482,106 @@ impl Harness {
     }
 }
 
-thread_local!(static STATS: std::cell::RefCell<(usize, usize, usize)> = const { std::cell::RefCell::new((0,0,0)) });
 fn run_case(levels: Levels, sizes: PageSizes, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut h = Harness::new(levels, sizes);
     for op in ops {
         h.run(op)?;
     }
-    let r = h.finish();
-    STATS.with(|c| {
-        let c = c.borrow();
-        eprintln!(
-            "checks {} avg leaves {} avg tables {}",
-            c.0,
-            c.1 / c.0.max(1),
-            c.2 / c.0.max(1)
-        );
-    });
-    r
+    h.finish()
 }
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        rng_algorithm: RngAlgorithm::XorShift,
         ..ProptestConfig::default()
     }
 }
 
-// 256 cases x 400 operations in all, in four tests that run in parallel.
-proptest! {
-    #![proptest_config(config(96))]
-    #[test]
-    fn model_four_levels_all_sizes(ops in prop::collection::vec(op(), OPS)) {
-        run_case(Levels::Four, PageSizes::all(), &ops)?;
+/// Runs `cases` random sequences of `OPS` operations, then checks they exercised every `required`
+/// path (so a change to the generators cannot quietly stop testing one).
+fn run_model(levels: Levels, sizes: PageSizes, cases: u32, required: &[&str]) {
+    COVERAGE.with(|c| c.borrow_mut().clear());
+    let mut runner = proptest::test_runner::TestRunner::new(config(cases));
+    let strategy = prop::collection::vec(op(), OPS);
+    if let Err(e) = runner.run(&strategy, |ops| run_case(levels, sizes, &ops)) {
+        panic!("{e}");
+    }
+    let coverage = COVERAGE.with(|c| c.borrow().clone());
+    println!("{levels:?} {sizes:?}: {coverage:?}");
+    assert_op_count(&coverage, cases);
+    for what in required {
+        assert!(
+            coverage.get(what).copied().unwrap_or(0) > 0,
+            "never exercised: {what} ({coverage:?})"
+        );
     }
 }
 
-proptest! {
-    #![proptest_config(config(64))]
-    #[test]
-    fn model_five_levels_all_sizes(ops in prop::collection::vec(op(), OPS)) {
-        run_case(Levels::Five, PageSizes::all(), &ops)?;
-    }
+fn assert_op_count(coverage: &BTreeMap<&'static str, u64>, cases: u32) {
+    assert_eq!(coverage.get("op").copied(), Some(u64::from(cases) * OPS as u64));
 }
 
-proptest! {
-    #![proptest_config(config(48))]
-    #[test]
-    fn model_four_levels_no_gigabyte_pages(ops in prop::collection::vec(op(), OPS)) {
-        run_case(Levels::Four, PageSizes::SZ_4K | PageSizes::SZ_2M, &ops)?;
-    }
+/// Paths every configuration must exercise.
+const COMMON: &[&str] = &[
+    "map ok",
+    "map exists",
+    "map misaligned",
+    "map empty",
+    "map beyond width",
+    "map hpa out of range",
+    "map no permission",
+    "map alloc failure",
+    "unmap bytes",
+    "unmap nothing",
+    "unmap misaligned",
+    "unmap beyond width",
+    "unmap frees tables",
+    "top window",
+    "last page",
+    "walk hit",
+    "walk miss",
+    "release",
+];
+
+// 256 cases x 400 operations = 102 400 in all, in four tests that run in parallel.
+#[test]
+fn model_four_levels_all_sizes() {
+    let extra = [
+        "leaf 1G",
+        "leaf 2M",
+        "split 1G",
+        "split 2M",
+        "unmap alloc failure",
+    ];
+    run_model(Levels::Four, PageSizes::all(), 96, &[COMMON, &extra].concat());
 }
 
-proptest! {
-    #![proptest_config(config(48))]
-    #[test]
-    fn model_five_levels_4k_only(ops in prop::collection::vec(op(), OPS)) {
-        run_case(Levels::Five, PageSizes::SZ_4K, &ops)?;
-    }
+#[test]
+fn model_five_levels_all_sizes() {
+    let extra = [
+        "leaf 1G",
+        "leaf 2M",
+        "split 1G",
+        "split 2M",
+        "unmap alloc failure",
+    ];
+    run_model(Levels::Five, PageSizes::all(), 64, &[COMMON, &extra].concat());
+}
+
+#[test]
+fn model_four_levels_no_gigabyte_pages() {
+    let extra = ["leaf 2M", "split 2M", "unmap alloc failure"];
+    run_model(
+        Levels::Four,
+        PageSizes::SZ_4K | PageSizes::SZ_2M,
+        48,
+        &[COMMON, &extra].concat(),
+    );
+}
+
+#[test]
+fn model_five_levels_4k_only() {
+    run_model(Levels::Five, PageSizes::SZ_4K, 48, COMMON);
 }

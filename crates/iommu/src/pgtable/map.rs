@@ -342,7 +342,7 @@ mod tests {
             Err(PgTableError::Misaligned { .. })
         ));
         assert!(matches!(
-            map(u64::MAX & !0xfff, 0, 0x2000, Access::RW),
+            map(!0xfffu64, 0, 0x2000, Access::RW),
             Err(PgTableError::BeyondAddressWidth { .. })
         ));
         assert!(matches!(
@@ -354,7 +354,7 @@ mod tests {
             Err(PgTableError::HpaOutOfRange { .. })
         ));
         assert!(matches!(
-            map(0, u64::MAX & !0xfff, 0x2000, Access::RW),
+            map(0, !0xfffu64, 0x2000, Access::RW),
             Err(PgTableError::HpaOutOfRange { .. })
         ));
         assert!(matches!(
@@ -415,7 +415,8 @@ mod tests {
             .unwrap();
         let before = leaves(&pt);
         let frames = pt.table_frames();
-        // Needs: two L3 tables? No: one L3 (existing) + 2M tables: map 4K..2G+8K with 4K-offset HPA.
+        // [1 GiB, 2 GiB + 12 KiB) with a 4 KiB-offset HPA: all 4 KiB leaves, in 2 new level-2
+        // tables (under the existing level-3 one) and 512 + 1 new level-1 tables.
         let (iova, hpa, len) = (Iova::new(1 << 30), Hpa::new(0x1000), (1 << 30) + 0x3000);
         let mut n = 0;
         loop {
