@@ -4,7 +4,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use uvfio_bench::scaling::Translators;
-use uvfio_bench::vm_memory_peer::{Layout, UvfioRandom, VmMemoryPeer};
+use uvfio_bench::vm_memory_peer::{DirectRandom, Layout, UvfioRandom, VmMemoryPeer};
 use uvfio_bench::walk::{ChainPeer, UvfioWalk};
 
 fn random_access(c: &mut Criterion) {
@@ -18,6 +18,20 @@ fn random_access(c: &mut Criterion) {
         let mut peer = VmMemoryPeer::new(&layout).expect("vm-memory set-up");
         group.bench_function(BenchmarkId::new("vm-memory", mappings), |b| {
             b.iter_custom(|iters| peer.time(iters).expect("vm-memory access"))
+        });
+        // Where ours' time goes at this size: the uncached walk alone at the same IOVAs, ours with
+        // an IOTLB that holds every mapping, and the accesses with no translation at all.
+        group.bench_function(BenchmarkId::new("uvfio_uncached_walk_only", mappings), |b| {
+            b.iter_custom(|iters| ours.time_uncached_walks(iters).expect("walk"))
+        });
+        let mut big =
+            UvfioRandom::with_iotlb_entries(&layout, mappings.next_power_of_two()).expect("uvfio set-up");
+        group.bench_function(BenchmarkId::new("uvfio_iotlb_holds_all", mappings), |b| {
+            b.iter_custom(|iters| big.time(iters).expect("uvfio DMA"))
+        });
+        let mut direct = DirectRandom::new(&layout);
+        group.bench_function(BenchmarkId::new("memcpy_no_translation", mappings), |b| {
+            b.iter_custom(|iters| direct.time(iters).expect("memcpy"))
         });
     }
     group.finish();

@@ -2,7 +2,7 @@
 
 use crate::BenchError;
 use std::sync::Arc;
-use uvfio_iommu::{Domain, DomainConfig};
+use uvfio_iommu::{Domain, DomainConfig, IotlbStats};
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::{HpaRange, PageSize, PageSizes};
 
@@ -35,4 +35,21 @@ pub(crate) fn paging_domain(mem: &Arc<HostMemory>, page_sizes: PageSizes) -> Res
         ..DomainConfig::default()
     };
     Domain::new_paging(Arc::clone(mem), config).map_err(BenchError::Iommu)
+}
+
+/// Where ours' translations came from during a measurement, as a note: shares of micro-TLB hits,
+/// IOTLB hits and page walks between two snapshots of the domain's statistics.
+pub(crate) fn tlb_note(before: IotlbStats, after: IotlbStats) -> String {
+    let utlb = after.utlb_hits.saturating_sub(before.utlb_hits);
+    let hits = after.hits.saturating_sub(before.hits);
+    let walks = after.misses.saturating_sub(before.misses);
+    let total = (utlb + hits + walks).max(1) as f64;
+    let pct = |n: u64| 100.0 * n as f64 / total;
+    format!(
+        "ours' lookups: {:.0}% micro-TLB hits, {:.0}% IOTLB hits, {:.0}% page walks (IOTLB of {} entries)",
+        pct(utlb),
+        pct(hits),
+        pct(walks),
+        after.capacity
+    )
 }

@@ -101,21 +101,35 @@ impl UvfioMapUnmap {
         };
         let domain = fixture::paging_domain(&mem, sizes)?;
         let iova = IovaRange::from_start_len(IOVA, len).map_err(BenchError::Types)?;
-        Ok(UvfioMapUnmap {
+        let mut ours = UvfioMapUnmap {
             mem,
             domain,
             buf,
             iova,
-        })
+        };
+        // Once, untimed: check that the table really holds leaves of the row's size.
+        let leaf = ours.op_with(|d| d.lookup(IOVA).map(|t| t.size))?;
+        if leaf != Some(page) {
+            return Err(BenchError::Setup(
+                "the domain did not map the buffer in the row's page size",
+            ));
+        }
+        Ok(ours)
     }
 
     /// One iteration: pin, map, unmap, invalidate, unpin.
     pub fn op(&mut self) -> Result<(), BenchError> {
+        self.op_with(|_| ())
+    }
+
+    /// One iteration, calling `inspect` while the buffer is mapped.
+    fn op_with<T>(&mut self, inspect: impl FnOnce(&Domain) -> T) -> Result<T, BenchError> {
         let len = self.iova.len_minus_one() + 1;
         self.mem.pin(self.buf).map_err(BenchError::Memory)?;
         self.domain
             .map(self.iova.start(), self.buf.start(), len, Access::RW)
             .map_err(BenchError::Iommu)?;
+        let seen = inspect(&self.domain);
         let unmapped = self.domain.unmap(self.iova).map_err(BenchError::Iommu)?;
         self.domain
             .invalidate(Invalidation::Range(self.iova))
@@ -124,7 +138,7 @@ impl UvfioMapUnmap {
         if unmapped != len {
             return Err(BenchError::Setup("unmap returned fewer bytes than were mapped"));
         }
-        Ok(())
+        Ok(seen)
     }
 
     /// Runs `iters` iterations and returns the time they took.

@@ -5,14 +5,15 @@
 //! have finished. Both cases go through the same machinery, so its overhead cancels.
 
 use crate::harness::{RatioDef, RowSpec, Settings, Side, Target, Unit, compare};
-use crate::vm_memory_peer::{ACCESS, IOVA_BASE, Layout, PAGE};
+use crate::vm_memory_peer::{ACCESS, IOVA_BASE, Layout};
 use crate::{BenchError, Measured, fixture};
 use std::cell::RefCell;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use uvfio_iommu::{DmaPort, Fragment};
+use uvfio_iommu::{DmaPort, Domain, Fragment};
 use uvfio_types::{Access, Iova, IovaRange, PageSize, PageSizes};
 
 /// Mappings the threads translate at random: fewer than the IOTLB holds, more than a port's
@@ -34,23 +35,53 @@ pub fn specs() -> Vec<RowSpec> {
 
 fn measure(s: &Settings) -> Result<Measured, BenchError> {
     let translators = RefCell::new(Translators::new(2)?);
-    // "ours" is both threads, each doing n translations; "peer" is one thread doing n: with the
-    // per-op time of ours taken over 2n ops, peer/ours is the throughput speed-up.
-    let c = compare(
+    let before = translators.borrow().domain.iotlb_stats();
+    let c = speedup(s, &translators, |t, threads, n| t.time(threads, n))?;
+    let tlb = fixture::tlb_note(before, translators.borrow().domain.iotlb_stats());
+    drop(translators);
+    // The machine's own limit, for context: the same harness over a loop that shares nothing.
+    let spinners = RefCell::new(Workers::new((0..2).map(|t| spinner(t as u64)).collect())?);
+    let machine = speedup(s, &spinners, |w, threads, n| w.time(threads, n))?;
+    let note = format!(
+        "{tlb}; a loop that shares nothing scales {:.2}x on this machine",
+        machine.ratio
+    );
+    Ok(Measured {
+        comparison: c,
+        note: Some(note),
+    })
+}
+
+/// 2 threads against 1 on `pool`. "Ours" is both threads doing `n` operations each, "peer" one
+/// thread doing `n`: with ours' per-op time taken over `2n` operations, peer/ours is the
+/// throughput speed-up.
+fn speedup<T>(
+    s: &Settings,
+    pool: &RefCell<T>,
+    time: fn(&mut T, usize, u64) -> Result<Duration, BenchError>,
+) -> Result<crate::Comparison, BenchError> {
+    compare(
         s,
         Side {
-            run: &mut |n| translators.borrow_mut().time(2, n),
+            run: &mut |n| time(&mut pool.borrow_mut(), 2, n),
             units_per_iter: 2.0,
         },
         Side {
-            run: &mut |n| translators.borrow_mut().time(1, n),
+            run: &mut |n| time(&mut pool.borrow_mut(), 1, n),
             units_per_iter: 1.0,
         },
         RatioDef::PeerOverOurs,
-    )?;
-    Ok(Measured {
-        comparison: c,
-        note: None,
+    )
+}
+
+/// A loop that touches no memory another thread touches.
+fn spinner(seed: u64) -> Work {
+    let mut rng = crate::harness::XorShift::new(seed + 1);
+    Box::new(move |iters| {
+        for _ in 0..iters {
+            black_box(rng.next_u64());
+        }
+        Ok(())
     })
 }
 
@@ -58,6 +89,7 @@ fn measure(s: &Settings) -> Result<Measured, BenchError> {
 #[derive(Debug)]
 pub struct Translators {
     workers: Workers,
+    domain: Arc<Domain>,
 }
 
 impl Translators {
@@ -68,15 +100,7 @@ impl Translators {
         let mem = fixture::host_memory(fixture::SMALL_RAM)?;
         let phys = fixture::alloc(&mem, layout.phys_bytes(), PageSize::Size4K)?;
         let domain = fixture::paging_domain(&mem, PageSizes::SZ_4K)?;
-        for (i, &phys_page) in layout.perm.iter().enumerate() {
-            let hpa = phys
-                .start()
-                .checked_add(phys_page * PAGE)
-                .ok_or(BenchError::Setup("HPA overflow"))?;
-            domain
-                .map(Iova::new(IOVA_BASE + i as u64 * PAGE), hpa, PAGE, Access::RW)
-                .map_err(BenchError::Iommu)?;
-        }
+        layout.map_into(&domain, phys.start())?;
         let work = (0..threads)
             .map(|t| {
                 let port = domain.port(t as u16);
@@ -85,6 +109,7 @@ impl Translators {
             .collect();
         Ok(Translators {
             workers: Workers::new(work)?,
+            domain,
         })
     }
 

@@ -11,8 +11,8 @@ use crate::{BenchError, Measured, fixture};
 use std::hint::black_box;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
-use uvfio_iommu::{DmaPort, Domain};
-use uvfio_types::{Access, Iova, PageSize, PageSizes};
+use uvfio_iommu::{DmaPort, Domain, DomainConfig};
+use uvfio_types::{Access, Hpa, Iova, PageSize, PageSizes};
 use vm_memory::iommu::{Error as IommuError, IotlbIterator, IovaRange};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap, Iommu, IommuMemory, Iotlb, Permissions};
 
@@ -53,6 +53,7 @@ fn measure(s: &Settings, mappings: usize) -> Result<Measured, BenchError> {
     let layout = Layout::new(mappings);
     let mut ours = UvfioRandom::new(&layout)?;
     let mut peer = VmMemoryPeer::new(&layout)?;
+    let before = ours.domain().iotlb_stats();
     let c = compare(
         s,
         Side {
@@ -65,10 +66,72 @@ fn measure(s: &Settings, mappings: usize) -> Result<Measured, BenchError> {
         },
         RatioDef::PeerOverOurs,
     )?;
+    let tlb = fixture::tlb_note(before, ours.domain().iotlb_stats());
+    drop(ours);
+    // Context: the same accesses with no translation at all bound how far ahead of the peer any
+    // translation can put ours on this machine.
+    let mut direct = DirectRandom::new(&layout);
+    let ceiling = compare(
+        s,
+        Side {
+            run: &mut |n| direct.time(n),
+            units_per_iter: 1.0,
+        },
+        Side {
+            run: &mut |n| peer.time(n),
+            units_per_iter: 1.0,
+        },
+        RatioDef::PeerOverOurs,
+    )?;
+    let note = format!(
+        "{tlb}; the same accesses as plain memcpy at the physical pages take {:.1} ns, \
+         so no translation can beat the peer by more than {:.1}x here",
+        ceiling.ours_ns, ceiling.ratio
+    );
     Ok(Measured {
         comparison: c,
-        note: None,
+        note: Some(note),
     })
+}
+
+/// Context for the rows: the layout's accesses done on plain memory at the physical offsets, with
+/// no translation, as if IOVA = physical address and nothing were checked.
+#[derive(Debug)]
+pub struct DirectRandom {
+    memory: Vec<u8>,
+    seq: Vec<usize>,
+    pos: usize,
+    buf: [u8; ACCESS],
+}
+
+impl DirectRandom {
+    /// Plain memory of `layout.phys_bytes()`, written once so it is resident.
+    pub fn new(layout: &Layout) -> Self {
+        let seq = layout
+            .seq
+            .iter()
+            .map(|&off| (layout.perm[(off / PAGE) as usize] * PAGE + off % PAGE) as usize)
+            .collect();
+        DirectRandom {
+            memory: vec![1; layout.phys_bytes() as usize],
+            seq,
+            pos: 0,
+            buf: [0; ACCESS],
+        }
+    }
+
+    /// Runs `iters` accesses and returns the time they took.
+    pub fn time(&mut self, iters: u64) -> Result<Duration, BenchError> {
+        time_iters(iters, || {
+            let off = self.seq[self.pos];
+            self.pos = (self.pos + 1) % self.seq.len();
+            let len = black_box(ACCESS);
+            let memory = black_box(&mut self.memory[off..off + len]);
+            self.buf.copy_from_slice(memory);
+            memory.copy_from_slice(black_box(&self.buf));
+            Ok(())
+        })
+    }
 }
 
 /// The mappings and accesses shared by ours and the peer.
@@ -93,6 +156,20 @@ impl Layout {
             .map(|_| rng.below(mappings as u64) * PAGE + rng.below(lines) * ACCESS as u64)
             .collect();
         Layout { mappings, perm, seq }
+    }
+
+    /// Maps the layout into `domain`, physical page 0 at `phys`.
+    pub fn map_into(&self, domain: &Domain, phys: Hpa) -> Result<(), BenchError> {
+        for (i, &phys_page) in self.perm.iter().enumerate() {
+            let hpa = phys
+                .checked_add(phys_page * PAGE)
+                .ok_or(BenchError::Setup("HPA overflow"))?;
+            let iova = Iova::new(IOVA_BASE + i as u64 * PAGE);
+            domain
+                .map(iova, hpa, PAGE, Access::RW)
+                .map_err(BenchError::Iommu)?;
+        }
+        Ok(())
     }
 
     /// Bytes of physical memory the layout needs.
@@ -219,20 +296,23 @@ pub struct UvfioRandom {
 }
 
 impl UvfioRandom {
-    /// Host memory for the layout, a domain with its mappings, a port.
+    /// Host memory for the layout, a domain with its mappings and the default IOTLB, a port.
     pub fn new(layout: &Layout) -> Result<Self, BenchError> {
+        Self::with_iotlb_entries(layout, DomainConfig::default().iotlb_entries)
+    }
+
+    /// The same with an IOTLB of `entries` entries (for experiments on the miss path).
+    pub fn with_iotlb_entries(layout: &Layout, entries: usize) -> Result<Self, BenchError> {
         let mem = fixture::host_memory(fixture::SMALL_RAM.max(layout.phys_bytes() * 2))?;
         let phys = fixture::alloc(&mem, layout.phys_bytes(), PageSize::Size4K)?;
-        let domain = fixture::paging_domain(&mem, PageSizes::SZ_4K)?;
-        for (i, &phys_page) in layout.perm.iter().enumerate() {
-            let hpa = phys
-                .start()
-                .checked_add(phys_page * PAGE)
-                .ok_or(BenchError::Setup("HPA overflow"))?;
-            domain
-                .map(Iova::new(IOVA_BASE + i as u64 * PAGE), hpa, PAGE, Access::RW)
-                .map_err(BenchError::Iommu)?;
-        }
+        let config = DomainConfig {
+            page_sizes: PageSizes::SZ_4K,
+            coherent: false,
+            iotlb_entries: entries,
+            ..DomainConfig::default()
+        };
+        let domain = Domain::new_paging(Arc::clone(&mem), config).map_err(BenchError::Iommu)?;
+        layout.map_into(&domain, phys.start())?;
         Ok(UvfioRandom {
             port: domain.port(0),
             seq: layout.seq.clone(),
@@ -262,6 +342,21 @@ impl UvfioRandom {
     /// The domain the accesses go through.
     pub fn domain(&self) -> &Arc<Domain> {
         self.port.domain()
+    }
+
+    /// Runs `iters` uncached page walks (`translate_uncached`) at the sequence's IOVAs, no copy:
+    /// what the walk alone costs at these addresses.
+    pub fn time_uncached_walks(&mut self, iters: u64) -> Result<Duration, BenchError> {
+        time_iters(iters, || {
+            let iova = Iova::new(IOVA_BASE + self.seq[self.pos]);
+            self.pos = (self.pos + 1) % self.seq.len();
+            black_box(
+                self.port
+                    .translate_uncached(iova, Access::READ)
+                    .map_err(BenchError::Dma)?,
+            );
+            Ok(())
+        })
     }
 }
 

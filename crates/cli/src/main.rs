@@ -11,10 +11,13 @@ mod table;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Linux VFIO + IOMMU device assignment in user space: a software IOMMU (VT-d page tables, IOTLB,
-/// DMA ports) under the VFIO and iommufd uAPI, with emulated devices.
+/// Linux VFIO + IOMMU device assignment, in user space.
+///
+/// uvfio models the kernel's VFIO and iommufd objects over a software IOMMU (VT-d page tables in
+/// host memory, an IOTLB, per-device DMA ports that check every access) and emulated PCI devices,
+/// so user-space drivers run and are measured with no IOMMU hardware and no root.
 #[derive(Debug, Parser)]
-#[command(name = "uvfio", version, about, long_about)]
+#[command(name = "uvfio", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -59,7 +59,8 @@ impl std::fmt::Display for FaultReason {
 /// One fault as the IOMMU records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FaultRecord {
-    /// The faulting address (the first byte of the access that faulted on that page).
+    /// The faulting page, 4 KiB aligned: VT-d's fault records carry the page address ("FI"),
+    /// not the byte. For a wrapping access, its first byte.
     pub iova: Iova,
     /// What the device tried.
     pub access: Access,
@@ -73,7 +74,7 @@ pub struct FaultRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("DMA fault: {access:?} at {iova}: {reason}")]
 pub struct DmaFault {
-    /// The faulting address.
+    /// The faulting page (4 KiB aligned), as in [`FaultRecord::iova`].
     pub iova: Iova,
     /// What the device tried.
     pub access: Access,

@@ -28,6 +28,11 @@ pub fn run(args: &Args) -> Result<ExitCode, CliError> {
         quick: args.quick,
         filter: args.filter.clone(),
     };
+    if !uvfio_bench::all_specs().iter().any(|s| opts.selects(s.name)) {
+        return Err(CliError::NoRowMatches {
+            filter: args.filter.clone().unwrap_or_default(),
+        });
+    }
     let mut progress = |line: &str| eprintln!("{line}");
     let rows = uvfio_bench::run(&opts, &mut progress);
     let mut out = std::io::stdout().lock();

@@ -8,6 +8,12 @@ pub enum CliError {
     /// Writing the output failed (e.g. a closed pipe).
     #[error("could not write the output")]
     Output(#[source] std::io::Error),
+    /// `--filter` matched no benchmark row.
+    #[error("no benchmark row name contains {filter:?}")]
+    NoRowMatches {
+        /// The filter given.
+        filter: String,
+    },
     /// A benchmark row could not be encoded.
     #[error("benchmark")]
     Bench(#[source] uvfio_bench::BenchError),
