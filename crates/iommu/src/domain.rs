@@ -54,7 +54,7 @@ impl Default for DomainConfig {
             levels: Levels::Four,
             page_sizes: PageSizes::all(),
             coherent: false,
-            iotlb_entries: 4096,
+            iotlb_entries: 16384,
         }
     }
 }
@@ -274,9 +274,9 @@ impl Domain {
         // Odd: in progress. Ports stop using and filling their micro-TLBs, and a page walk that
         // filled the IOTLB before this bump but confirms after it takes its entry back.
         self.inv_gen.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the fence a page walk issues after its IOTLB fill (store-buffering: either
-        // the IOTLB clear below sees the fill, or the filler sees the new generation).
-        std::sync::atomic::fence(Ordering::SeqCst);
+        // Pairs with the reader fence a page walk issues after its IOTLB fill (store-buffering:
+        // either the IOTLB clear below sees the fill, or the filler sees the new generation).
+        self.readers.writer_fence();
         match inv {
             Invalidation::Range(range) => paging.iotlb.invalidate_range(range),
             Invalidation::Domain => paging.iotlb.invalidate_all(),

@@ -2,40 +2,34 @@
 //!
 //! Like a hardware IOTLB it is *not* kept coherent with the page table: a driver that unmaps without
 //! invalidating can still DMA through a stale entry, which is exactly the bug the model must expose.
+//!
 //! Entries are 4 KiB windows (a super-page is cached one 4 KiB window at a time, tagged with its
-//! size), in a direct-mapped array indexed by the IOVA page number. Each entry is a small seqlock:
-//! readers load it without writing anything shared; fills and invalidations lock it with a CAS.
+//! size) in a direct-mapped array indexed by the IOVA page number. Each entry is **one 64-bit word**
+//! (tag, HPA, permissions, size), so a lookup is one load and a fill one store: no lock and no
+//! read-modify-write on the hit or miss path, which keeps the CPU free to overlap the memory misses
+//! of consecutive DMAs. Only invalidations (and a fill that lost a race with one) use compare-and-swap.
+//! A translation whose tag or HPA does not fit the word (IOVAs beyond 2^(12 + index bits + 25),
+//! HPAs beyond 2^46) is simply not cached: every access to it walks.
+//!
+//! Fills race with invalidations; `DmaPort` and `Domain::invalidate` resolve it with the domain's
+//! invalidation generation (see `quiesce` and `Domain::invalidate`).
 
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering};
 use uvfio_types::{Access, Hpa, IovaRange, PageSize};
 
 const VALID: u64 = 1 << 63;
-/// A fill not yet confirmed: invisible to lookups (see [`Iotlb::fill`]).
-const PENDING: u64 = 1 << 62;
-const PFN_MASK: u64 = PENDING - 1;
-const PROT_MASK: u64 = 0xf;
-const SIZE_SHIFT: u32 = 4;
+const PROT_BITS: u64 = 0x3; // Access::READ | Access::WRITE
+const SIZE_SHIFT: u32 = 2;
+const HPA_SHIFT: u32 = 4;
+/// HPA page-number bits: HPAs below 2^46.
+const HPA_PAGE_BITS: u32 = 34;
+const TAG_SHIFT: u32 = HPA_SHIFT + HPA_PAGE_BITS;
+/// Tag bits: the IOVA page number above the index bits.
+const TAG_BITS: u32 = 63 - TAG_SHIFT;
 
-/// One cached 4 KiB window.
-#[derive(Debug, Default)]
-#[repr(C, align(32))]
-struct Entry {
-    /// Seqlock: odd while a writer changes the entry.
-    seq: AtomicU64,
-    /// `VALID | iova page number`, `PENDING | iova page number`, or 0.
-    tag: AtomicU64,
-    /// Host pointer of the 4 KiB page.
-    ptr: AtomicPtr<u8>,
-    /// HPA of the 4 KiB page | prot bits | page-size code << 4.
-    meta: AtomicU64,
-}
-
-/// A translation found in, or put into, the IOTLB.
+/// A translation as the IOTLB holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TlbEntry {
-    /// Host pointer of the 4 KiB page.
-    pub ptr: NonNull<u8>,
+pub(crate) struct Cached {
     /// HPA of the 4 KiB page.
     pub hpa: Hpa,
     /// Permissions of the mapping.
@@ -44,18 +38,11 @@ pub(crate) struct TlbEntry {
     pub size: PageSize,
 }
 
-/// Where a fill went, so a filler that raced an invalidation can take exactly its own entry back.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FillTicket {
-    index: usize,
-    seq: u64,
-}
-
-/// A direct-mapped IOTLB.
+/// A direct-mapped IOTLB of one-word entries.
 #[derive(Debug)]
 pub(crate) struct Iotlb {
-    entries: Box<[Entry]>,
-    mask: u64,
+    entries: Box<[AtomicU64]>,
+    index_bits: u32,
 }
 
 fn size_code(size: PageSize) -> u64 {
@@ -78,10 +65,9 @@ impl Iotlb {
     /// An IOTLB of `entries` entries, rounded up to a power of two (at least 1).
     pub(crate) fn new(entries: usize) -> Self {
         let n = entries.max(1).next_power_of_two();
-        let entries: Box<[Entry]> = (0..n).map(|_| Entry::default()).collect();
         Iotlb {
-            mask: (n - 1) as u64,
-            entries,
+            entries: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            index_bits: n.trailing_zeros(),
         }
     }
 
@@ -91,138 +77,117 @@ impl Iotlb {
     }
 
     #[inline(always)]
-    fn slot(&self, pfn: u64) -> &Entry {
-        // `mask < entries.len()`, so the index is in bounds.
-        let index = (pfn & self.mask) as usize;
-        &self.entries[index]
+    fn slot(&self, pfn: u64) -> &AtomicU64 {
+        // The mask keeps the index below `entries.len()`.
+        &self.entries[(pfn & (self.entries.len() as u64 - 1)) as usize]
     }
 
-    /// The cached translation of IOVA page `pfn`, if any. Writes nothing.
     #[inline(always)]
-    pub(crate) fn lookup(&self, pfn: u64) -> Option<TlbEntry> {
-        let e = self.slot(pfn);
-        let s1 = e.seq.load(Ordering::Acquire);
-        let tag = e.tag.load(Ordering::Relaxed);
-        let ptr = e.ptr.load(Ordering::Relaxed);
-        let meta = e.meta.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
-        let s2 = e.seq.load(Ordering::Relaxed);
-        if s1 != s2 || s1 & 1 == 1 || tag != (VALID | pfn) {
+    fn tag(&self, pfn: u64) -> u64 {
+        pfn >> self.index_bits
+    }
+
+    /// The word that caches `c` for IOVA page `pfn`, if it fits.
+    fn encode(&self, pfn: u64, c: Cached) -> Option<u64> {
+        let tag = self.tag(pfn);
+        let page = c.hpa.raw() >> PageSize::Size4K.shift();
+        if tag >> TAG_BITS != 0 || page >> HPA_PAGE_BITS != 0 {
             return None;
         }
-        Some(TlbEntry {
-            ptr: NonNull::new(ptr)?,
-            hpa: Hpa::new(meta & !PageSize::Size4K.offset_mask()),
-            prot: Access::from_bits_truncate((meta & PROT_MASK) as u8),
-            size: size_from_code((meta >> SIZE_SHIFT) & 0x3),
+        Some(
+            VALID
+                | tag << TAG_SHIFT
+                | page << HPA_SHIFT
+                | size_code(c.size) << SIZE_SHIFT
+                | u64::from(c.prot.bits()) & PROT_BITS,
+        )
+    }
+
+    #[inline(always)]
+    fn matches(&self, word: u64, pfn: u64) -> bool {
+        word & VALID != 0 && (word & !VALID) >> TAG_SHIFT == self.tag(pfn)
+    }
+
+    /// The cached translation of IOVA page `pfn`, if any. One load; writes nothing.
+    #[inline(always)]
+    pub(crate) fn lookup(&self, pfn: u64) -> Option<Cached> {
+        let word = self.slot(pfn).load(Ordering::Acquire);
+        if !self.matches(word, pfn) {
+            return None;
+        }
+        Some(Cached {
+            hpa: Hpa::new(((word >> HPA_SHIFT) & ((1 << HPA_PAGE_BITS) - 1)) << PageSize::Size4K.shift()),
+            prot: Access::from_bits_truncate((word & PROT_BITS) as u8),
+            size: size_from_code((word >> SIZE_SHIFT) & 0x3),
         })
     }
 
-    /// Tries to lock entry `e`; `None` if another writer holds it.
-    fn try_lock(e: &Entry) -> Option<u64> {
-        let s = e.seq.load(Ordering::Relaxed);
-        if s & 1 == 1 {
-            return None;
-        }
-        e.seq
-            .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        Some(s)
+    /// Caches `c` for IOVA page `pfn` (one store, replacing whatever the slot held). Returns the
+    /// word written, for [`unfill`](Self::unfill), or `None` if the translation does not fit.
+    #[inline]
+    pub(crate) fn fill(&self, pfn: u64, c: Cached) -> Option<u64> {
+        let word = self.encode(pfn, c)?;
+        self.slot(pfn).store(word, Ordering::Release);
+        Some(word)
     }
 
-    fn lock(e: &Entry) -> u64 {
+    /// Takes back the word a fill wrote, unless the slot changed since.
+    pub(crate) fn unfill(&self, pfn: u64, word: u64) {
+        // A failure means another fill or an invalidation replaced it: nothing of ours is left.
+        let _ = self
+            .slot(pfn)
+            .compare_exchange(word, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Clears `slot` while it caches a page `pred` accepts. Returns whether it dropped an entry.
+    fn clear_if(&self, slot: &AtomicU64, pred: impl Fn(u64) -> bool) -> bool {
+        let mut word = slot.load(Ordering::Acquire);
         loop {
-            if let Some(s) = Self::try_lock(e) {
-                return s;
-            }
-            std::hint::spin_loop();
-        }
-    }
-
-    /// Starts caching `entry` for IOVA page `pfn`: the entry is written *pending*, invisible to
-    /// lookups, until the filler has checked that no invalidation raced its page walk and calls
-    /// [`confirm`](Self::confirm) (or [`unfill`](Self::unfill) if one did). Without this step another
-    /// reader could use a stale translation in the window between a racing fill and its removal.
-    /// Returns `None` when the slot was busy (nothing cached).
-    pub(crate) fn fill(&self, pfn: u64, entry: TlbEntry) -> Option<FillTicket> {
-        let index = (pfn & self.mask) as usize;
-        let e = &self.entries[index];
-        let s = Self::try_lock(e)?;
-        e.tag.store(PENDING | pfn, Ordering::Relaxed);
-        e.ptr.store(entry.ptr.as_ptr(), Ordering::Relaxed);
-        let meta =
-            entry.hpa.raw() | u64::from(entry.prot.bits()) & PROT_MASK | size_code(entry.size) << SIZE_SHIFT;
-        e.meta.store(meta, Ordering::Relaxed);
-        e.seq.store(s + 2, Ordering::Release);
-        Some(FillTicket { index, seq: s + 2 })
-    }
-
-    /// Makes a pending fill visible, unless an invalidation (or another fill) changed the entry since.
-    pub(crate) fn confirm(&self, ticket: FillTicket) {
-        let e = &self.entries[ticket.index];
-        if e.seq
-            .compare_exchange(ticket.seq, ticket.seq + 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            let tag = e.tag.load(Ordering::Relaxed);
-            e.tag.store(VALID | (tag & PFN_MASK), Ordering::Relaxed);
-            e.seq.store(ticket.seq + 2, Ordering::Release);
-        }
-    }
-
-    /// Takes back the entry a fill made, unless something replaced it since.
-    pub(crate) fn unfill(&self, ticket: FillTicket) {
-        let e = &self.entries[ticket.index];
-        if e.seq
-            .compare_exchange(ticket.seq, ticket.seq + 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            e.tag.store(0, Ordering::Relaxed);
-            e.seq.store(ticket.seq + 2, Ordering::Release);
-        }
-    }
-
-    fn clear_if(&self, e: &Entry, pred: impl Fn(u64) -> bool) -> bool {
-        let occupied = |tag: u64| tag & (VALID | PENDING) != 0 && pred(tag & PFN_MASK);
-        if !occupied(e.tag.load(Ordering::Relaxed)) {
-            // Re-check under the lock only if a writer is active (it may be filling this tag).
-            if e.seq.load(Ordering::Relaxed) & 1 == 0 {
+            if word & VALID == 0 || !pred(word) {
                 return false;
             }
+            match slot.compare_exchange(word, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
         }
-        let s = Self::lock(e);
-        let hit = occupied(e.tag.load(Ordering::Relaxed));
-        if hit {
-            e.tag.store(0, Ordering::Relaxed);
-        }
-        e.seq.store(s + 2, Ordering::Release);
-        hit
     }
 
     /// Page-selective invalidation of every IOVA page in `range`. Returns the entries dropped.
     pub(crate) fn invalidate_range(&self, range: IovaRange) -> usize {
         let first = range.start().raw() >> PageSize::Size4K.shift();
         let last = range.last().raw() >> PageSize::Size4K.shift();
-        let in_range = |pfn: u64| first <= pfn && pfn <= last;
-        if last - first < self.mask {
+        if last - first < self.entries.len() as u64 {
             (first..=last)
-                .filter(|&pfn| self.clear_if(self.slot(pfn), |t| t == pfn))
+                .filter(|&pfn| self.clear_if(self.slot(pfn), |w| self.matches(w, pfn)))
                 .count()
         } else {
-            self.entries.iter().filter(|e| self.clear_if(e, in_range)).count()
+            // More pages than entries: scan the array once; an entry's IOVA page is its tag and
+            // its index.
+            (0..self.entries.len() as u64)
+                .filter(|&index| {
+                    self.clear_if(&self.entries[index as usize], |w| {
+                        let pfn = ((w & !VALID) >> TAG_SHIFT) << self.index_bits | index;
+                        first <= pfn && pfn <= last
+                    })
+                })
+                .count()
         }
     }
 
     /// Domain-selective invalidation: drops every entry. Returns the entries dropped.
     pub(crate) fn invalidate_all(&self) -> usize {
-        self.entries.iter().filter(|e| self.clear_if(e, |_| true)).count()
+        self.entries
+            .iter()
+            .filter(|slot| self.clear_if(slot, |_| true))
+            .count()
     }
 
     /// Number of valid entries (for statistics and tests; racy under concurrent use).
     pub(crate) fn occupancy(&self) -> usize {
         self.entries
             .iter()
-            .filter(|e| e.tag.load(Ordering::Relaxed) & (VALID | PENDING) != 0)
+            .filter(|e| e.load(Ordering::Relaxed) & VALID != 0)
             .count()
     }
 }
@@ -230,10 +195,10 @@ impl Iotlb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uvfio_types::Iova;
 
-    fn entry(hpa: u64, prot: Access, size: PageSize) -> TlbEntry {
-        TlbEntry {
-            ptr: NonNull::dangling(),
+    fn cached(hpa: u64, prot: Access, size: PageSize) -> Cached {
+        Cached {
             hpa: Hpa::new(hpa),
             prot,
             size,
@@ -243,55 +208,67 @@ mod tests {
     #[test]
     fn fill_lookup_roundtrip_keeps_every_field() {
         let tlb = Iotlb::new(16);
-        let e = entry(0x1234_5000, Access::READ, PageSize::Size2M);
-        let ticket = tlb.fill(7, e).unwrap();
-        assert_eq!(tlb.lookup(7), None, "a pending fill is invisible");
-        tlb.confirm(ticket);
-        assert_eq!(tlb.lookup(7), Some(e));
+        let c = cached(0x3fff_ffff_f000, Access::READ, PageSize::Size2M);
+        tlb.fill(7, c).unwrap();
+        assert_eq!(tlb.lookup(7), Some(c));
         assert_eq!(tlb.lookup(7 + 16), None, "same slot, other tag");
         assert_eq!(tlb.lookup(8), None);
+        let top_pfn = ((1u64 << TAG_BITS) << 4) - 1; // the largest page number that fits
+        let w = cached(0x1000, Access::WRITE, PageSize::Size1G);
+        tlb.fill(top_pfn, w).unwrap();
+        assert_eq!(tlb.lookup(top_pfn), Some(w));
+    }
+
+    #[test]
+    fn translations_that_do_not_fit_are_not_cached() {
+        let tlb = Iotlb::new(16);
+        assert_eq!(tlb.fill(1, cached(1 << 46, Access::RW, PageSize::Size4K)), None);
+        assert_eq!(
+            tlb.fill((1 << TAG_BITS) << 4, cached(0x1000, Access::RW, PageSize::Size4K)),
+            None
+        );
+        assert_eq!(tlb.occupancy(), 0);
+        // The 4-level IOVA space fits entirely with the default 4096 entries.
+        let tlb = Iotlb::new(4096);
+        let last_48 = (1u64 << 36) - 1;
+        assert!(
+            tlb.fill(last_48, cached(0x1000, Access::RW, PageSize::Size4K))
+                .is_some()
+        );
     }
 
     #[test]
     fn entries_stay_until_invalidated() {
         let tlb = Iotlb::new(64);
         for pfn in 0..32 {
-            tlb.confirm(
-                tlb.fill(pfn, entry(pfn << 12, Access::RW, PageSize::Size4K))
-                    .unwrap(),
-            );
+            tlb.fill(pfn, cached(pfn << 12, Access::RW, PageSize::Size4K));
         }
-        let r = IovaRange::new(uvfio_types::Iova::new(0x4000), uvfio_types::Iova::new(0x7fff)).unwrap();
+        let r = IovaRange::new(Iova::new(0x4000), Iova::new(0x7fff)).unwrap();
         assert_eq!(tlb.invalidate_range(r), 4);
         assert!(tlb.lookup(4).is_none() && tlb.lookup(7).is_none());
         assert!(tlb.lookup(3).is_some() && tlb.lookup(8).is_some());
-        let big = IovaRange::new(uvfio_types::Iova::new(0), uvfio_types::Iova::new(0xffff_ffff)).unwrap();
-        assert_eq!(tlb.invalidate_range(big), 28);
-        assert_eq!(tlb.occupancy(), 0);
-    }
-
-    #[test]
-    fn invalidation_removes_pending_fills_and_defeats_their_confirmation() {
-        let tlb = Iotlb::new(8);
-        let t = tlb.fill(3, entry(0x3000, Access::RW, PageSize::Size4K)).unwrap();
-        assert_eq!(tlb.invalidate_all(), 1);
-        tlb.confirm(t);
-        assert!(tlb.lookup(3).is_none());
+        // A range larger than the IOTLB scans it, matching tag and index.
+        tlb.fill(64 + 3, cached(0x9000, Access::RW, PageSize::Size4K));
+        let big = IovaRange::new(Iova::new(0x8000), Iova::new(0xffff_ffff)).unwrap();
+        assert_eq!(tlb.invalidate_range(big), 25);
+        assert!(tlb.lookup(3).is_none() && tlb.lookup(64 + 3).is_none());
+        assert_eq!(tlb.occupancy(), 3);
+        assert_eq!(tlb.invalidate_all(), 3);
     }
 
     #[test]
     fn unfill_takes_back_only_its_own_entry() {
         let tlb = Iotlb::new(4);
-        let t = tlb.fill(1, entry(0x1000, Access::RW, PageSize::Size4K)).unwrap();
-        let newer = tlb.fill(5, entry(0x5000, Access::RW, PageSize::Size4K)).unwrap();
-        tlb.unfill(t);
-        tlb.confirm(t);
-        tlb.confirm(newer);
-        assert!(tlb.lookup(5).is_some(), "a newer fill of the slot survives");
-        assert!(tlb.lookup(1).is_none(), "a stale ticket confirms nothing");
-        let t = tlb.fill(1, entry(0x1000, Access::RW, PageSize::Size4K)).unwrap();
-        tlb.unfill(t);
+        let mine = tlb.fill(1, cached(0x1000, Access::RW, PageSize::Size4K)).unwrap();
+        tlb.fill(5, cached(0x5000, Access::RW, PageSize::Size4K));
+        tlb.unfill(1, mine);
+        assert_eq!(
+            tlb.lookup(5).map(|c| c.hpa),
+            Some(Hpa::new(0x5000)),
+            "a newer fill survives"
+        );
+        let mine = tlb.fill(1, cached(0x1000, Access::RW, PageSize::Size4K)).unwrap();
+        tlb.unfill(1, mine);
         assert!(tlb.lookup(1).is_none());
-        assert_eq!(tlb.invalidate_all(), 0);
     }
 }

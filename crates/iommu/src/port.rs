@@ -7,14 +7,14 @@
 
 use crate::domain::{Domain, Kind};
 use crate::fault::{DmaFault, FaultReason, FaultRecord, FaultResponse};
-use crate::iotlb::TlbEntry;
+use crate::iotlb::Cached;
 use crate::pgtable::WalkError;
 use crate::quiesce::ReaderSlot;
 use crate::sys;
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 use uvfio_types::{Access, Hpa, Iova, IovaRange, PageSize};
 
 const PAGE_SHIFT: u32 = PageSize::Size4K.shift();
@@ -34,11 +34,24 @@ pub struct Fragment {
     pub len: u64,
 }
 
-/// Why an attempt at an access stopped.
-enum Stop {
-    Fault(DmaFault),
-    /// An invalidation raced a fill: start the access again.
-    Restart,
+/// A translation of one 4 KiB page as the micro-TLB holds it: the IOTLB's word plus the host
+/// pointer of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TlbEntry {
+    ptr: NonNull<u8>,
+    hpa: Hpa,
+    prot: Access,
+    size: PageSize,
+}
+
+impl TlbEntry {
+    fn cached(&self) -> Cached {
+        Cached {
+            hpa: self.hpa,
+            prot: self.prot,
+            size: self.size,
+        }
+    }
 }
 
 /// Handler retries of one access, counted per faulting page.
@@ -105,7 +118,7 @@ impl DmaPort {
     pub fn read(&self, iova: Iova, buf: &mut [u8]) -> Result<(), DmaFault> {
         {
             let _section = self.domain.readers.enter(&self.slot);
-            if let Some(ptr) = self.fast(iova, buf.len(), Access::READ) {
+            if let Some(ptr) = self.one_page(iova, buf.len(), Access::READ) {
                 sys::copy_from_host(ptr, buf);
                 return Ok(());
             }
@@ -120,7 +133,7 @@ impl DmaPort {
     pub fn write(&self, iova: Iova, buf: &[u8]) -> Result<(), DmaFault> {
         {
             let _section = self.domain.readers.enter(&self.slot);
-            if let Some(ptr) = self.fast(iova, buf.len(), Access::WRITE) {
+            if let Some(ptr) = self.one_page(iova, buf.len(), Access::WRITE) {
                 sys::copy_to_host(ptr, buf);
                 return Ok(());
             }
@@ -162,13 +175,14 @@ impl DmaPort {
             };
             match attempt {
                 Ok(()) => return Ok(()),
-                Err(stop) => self.after_stop(stop, &mut retries)?,
+                Err(fault) => self.after_fault(fault, &mut retries)?,
             }
         }
     }
 
     /// One full page walk for `iova`, bypassing and not filling any cache (an IOTLB miss every
     /// time): for inspection and the walk benchmark. Faults are returned, not logged.
+    #[inline]
     pub fn translate_uncached(&self, iova: Iova, access: Access) -> Result<Fragment, DmaFault> {
         let _section = self.domain.readers.enter(&self.slot);
         let e = self.uncached_entry(iova).and_then(|e| check(e, access));
@@ -179,6 +193,25 @@ impl DmaPort {
             hpa: Hpa::new(e.hpa.raw() | offset),
             len: PAGE_MASK + 1 - offset,
         })
+    }
+
+    /// An access within one page, translated inside the caller's reader section: the micro-TLB hit
+    /// path, else one lookup or walk. `None` sends the access down the general path (several
+    /// pages, a fault to report or hand to the fault handler, a raced invalidation).
+    #[inline(always)]
+    fn one_page(&self, iova: Iova, len: usize, access: Access) -> Option<NonNull<u8>> {
+        if let Some(ptr) = self.fast(iova, len, access) {
+            return Some(ptr);
+        }
+        let offset = iova.raw() & PAGE_MASK;
+        if len == 0 || offset + len as u64 > PAGE_MASK + 1 {
+            return None;
+        }
+        let generation = self.sync_utlb();
+        let e = self
+            .translate_page(iova.raw() >> PAGE_SHIFT, access, generation)
+            .ok()?;
+        NonNull::new(e.ptr.as_ptr().wrapping_add(offset as usize))
     }
 
     /// The single-page micro-TLB hit path: no walk, no shared write.
@@ -235,35 +268,43 @@ impl DmaPort {
             self.log(fault);
             fault
         })?;
+        let single_page = (iova.raw() ^ range.last().raw()) >> PAGE_SHIFT == 0;
         let mut retries = Retries::default();
         loop {
             let attempt = {
                 let _section = self.domain.readers.enter(&self.slot);
                 let generation = self.sync_utlb();
-                self.walk_pages(range, access, generation, &mut |_, _, _| ())
-                    .and_then(|()| {
-                        self.walk_pages(range, access, generation, &mut |page_iova, e, n| {
-                            let off = (page_iova.offset_from(iova).unwrap_or(0)) as usize;
-                            let at = page_iova.raw() & PAGE_MASK;
-                            if let Some(ptr) = NonNull::new(e.ptr.as_ptr().wrapping_add(at as usize)) {
-                                copy(off, ptr, n as usize);
-                            }
-                        })
+                if single_page {
+                    // One page: one translation, then the copy.
+                    let pfn = iova.raw() >> PAGE_SHIFT;
+                    self.translate_page(pfn, access, generation).map(|e| {
+                        let at = (iova.raw() & PAGE_MASK) as usize;
+                        if let Some(ptr) = NonNull::new(e.ptr.as_ptr().wrapping_add(at)) {
+                            copy(0, ptr, len);
+                        }
                     })
+                } else {
+                    self.walk_pages(range, access, generation, &mut |_, _, _| ())
+                        .and_then(|()| {
+                            self.walk_pages(range, access, generation, &mut |page_iova, e, n| {
+                                let off = (page_iova.offset_from(iova).unwrap_or(0)) as usize;
+                                let at = page_iova.raw() & PAGE_MASK;
+                                if let Some(ptr) = NonNull::new(e.ptr.as_ptr().wrapping_add(at as usize)) {
+                                    copy(off, ptr, n as usize);
+                                }
+                            })
+                        })
+                }
             };
             match attempt {
                 Ok(()) => return Ok(()),
-                Err(stop) => self.after_stop(stop, &mut retries)?,
+                Err(fault) => self.after_fault(fault, &mut retries)?,
             }
         }
     }
 
-    /// Decides what follows a stopped attempt: retry (after a restart or a handled fault) or fail.
-    fn after_stop(&self, stop: Stop, retries: &mut Retries) -> Result<(), DmaFault> {
-        let fault = match stop {
-            Stop::Restart => return Ok(()),
-            Stop::Fault(f) => f,
-        };
+    /// Decides what follows a faulting attempt: retry (the fault handler fixed the mapping) or fail.
+    fn after_fault(&self, fault: DmaFault, retries: &mut Retries) -> Result<(), DmaFault> {
         let record = FaultRecord {
             iova: fault.iova,
             access: fault.access,
@@ -305,7 +346,7 @@ impl DmaPort {
         access: Access,
         generation: u64,
         f: &mut dyn FnMut(Iova, TlbEntry, u64),
-    ) -> Result<(), Stop> {
+    ) -> Result<(), DmaFault> {
         let mut iova = range.start();
         loop {
             let pfn = iova.raw() >> PAGE_SHIFT;
@@ -321,9 +362,9 @@ impl DmaPort {
     }
 
     /// The translation of IOVA page `pfn`, checked for `access`.
-    fn translate_page(&self, pfn: u64, access: Access, generation: u64) -> Result<TlbEntry, Stop> {
+    fn translate_page(&self, pfn: u64, access: Access, generation: u64) -> Result<TlbEntry, DmaFault> {
         let iova = Iova::new(pfn << PAGE_SHIFT);
-        let fault = |reason| Stop::Fault(DmaFault { iova, access, reason });
+        let fault = |reason| DmaFault { iova, access, reason };
         // While an invalidation runs (odd generation) the micro-TLB is neither used nor filled: an
         // IOTLB hit may be an entry the invalidation is about to clear.
         let cell = (generation & 1 == 0).then(|| &self.utlb[pfn as usize % UTLB_ENTRIES]);
@@ -335,26 +376,32 @@ impl DmaPort {
         }
         let e = match &self.domain.kind {
             Kind::Paging(p) => {
-                if let Some(e) = p.iotlb.lookup(pfn) {
+                // While an invalidation runs (odd generation) IOTLB hits are not trusted: a page
+                // walk that raced it may have left an entry it has yet to take back.
+                let even = generation & 1 == 0;
+                if let Some(c) = p.iotlb.lookup(pfn).filter(|_| even) {
                     ReaderSlot::bump(&self.slot.iotlb_hits);
-                    e
+                    let ptr = self
+                        .domain
+                        .host_page_ptr(c.hpa)
+                        .ok_or_else(|| fault(FaultReason::BadHostAddress))?;
+                    TlbEntry {
+                        ptr,
+                        hpa: c.hpa,
+                        prot: c.prot,
+                        size: c.size,
+                    }
                 } else {
                     ReaderSlot::bump(&self.slot.misses);
                     let e = self.uncached_entry(iova).map_err(fault)?;
-                    let ticket = p.iotlb.fill(pfn, e);
-                    // Pairs with the SeqCst bump in `Domain::invalidate`: either that invalidation
-                    // clears our entry, or we see its new generation and take the entry back.
-                    fence(Ordering::SeqCst);
-                    let raced = self.domain.inv_gen.load(Ordering::SeqCst) != generation;
-                    if let Some(t) = ticket {
-                        if raced {
-                            p.iotlb.unfill(t)
-                        } else {
-                            p.iotlb.confirm(t)
+                    if even && let Some(word) = p.iotlb.fill(pfn, e.cached()) {
+                        // Pairs with the writer fence in `Domain::invalidate`: either that
+                        // invalidation's IOTLB clear sees our entry, or we see its generation
+                        // and take the entry back before our section ends.
+                        self.domain.readers.reader_fence();
+                        if self.domain.inv_gen.load(Ordering::Relaxed) != generation {
+                            p.iotlb.unfill(pfn, word);
                         }
-                    }
-                    if raced {
-                        return Err(Stop::Restart);
                     }
                     e
                 }
@@ -368,6 +415,7 @@ impl DmaPort {
     }
 
     /// The translation of the 4 KiB page holding `iova`, from the domain itself (no cache).
+    #[inline]
     fn uncached_entry(&self, iova: Iova) -> Result<TlbEntry, FaultReason> {
         let page_iova = iova.align_down(PageSize::Size4K);
         let (hpa, prot, size) = match &self.domain.kind {

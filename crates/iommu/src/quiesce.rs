@@ -102,19 +102,33 @@ impl Readers {
     pub(crate) fn enter<'a>(&self, slot: &'a ReaderSlot) -> Section<'a> {
         let seq = slot.seq.load(Ordering::Relaxed).wrapping_add(1);
         slot.seq.store(seq, Ordering::Relaxed);
+        self.reader_fence();
+        Section { slot, seq }
+    }
+
+    /// The writer side of an asymmetric fence: a full barrier on every running thread of the
+    /// process (`membarrier`), so that readers' [`reader_fence`](Self::reader_fence) can be a
+    /// compiler fence.
+    pub(crate) fn writer_fence(&self) {
+        if !(self.light && sys::membarrier_all_threads()) {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The reader side of the asymmetric fence: a compiler fence when the writer uses `membarrier`,
+    /// a full fence otherwise.
+    #[inline(always)]
+    pub(crate) fn reader_fence(&self) {
         if self.light {
             compiler_fence(Ordering::SeqCst);
         } else {
             fence(Ordering::SeqCst);
         }
-        Section { slot, seq }
     }
 
     /// Waits until every section open at the time of the call has ended (see the module doc).
     pub(crate) fn synchronize(&self) {
-        if !(self.light && sys::membarrier_all_threads()) {
-            fence(Ordering::SeqCst);
-        }
+        self.writer_fence();
         let slots = self.slots.lock();
         for slot in slots.iter() {
             let seen = slot.seq.load(Ordering::Acquire);

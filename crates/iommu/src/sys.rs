@@ -27,15 +27,35 @@ pub(crate) fn copy_from_host(src: NonNull<u8>, dst: &mut [u8]) {
     unsafe { std::ptr::copy(src.as_ptr(), dst.as_mut_ptr(), dst.len()) }
 }
 
-/// The page-table frame at host pointer `ptr`.
-///
-/// `ptr` must be 4 KiB aligned and point at a frame of the RAM segment, which stays mapped as long as
-/// the `HostMemory` that `'a` borrows. The frame holds only atomics, so concurrent writers are fine.
-#[inline(always)]
-pub(crate) fn table_frame<'a>(ptr: NonNull<u8>) -> &'a TableFrame {
-    // SAFETY: `TableFrame` is `repr(C, align(4096))` over `[AtomicU64; 512]`, valid for any bit
-    // pattern; the caller guarantees alignment and that the 4 KiB behind `ptr` stay mapped for 'a.
-    unsafe { ptr.cast::<TableFrame>().as_ref() }
+/// RAM's host address minus its HPA base, so that a frame's host address is one add away from its
+/// HPA. The pointer keeps the provenance of the RAM mapping (wrapping arithmetic only).
+#[derive(Debug)]
+pub(crate) struct BiasedRam(*const u8);
+
+// SAFETY: the pointer refers to the RAM mapping of a `HostMemory` that is shared between threads
+// by design; `BiasedRam` only ever reads frames of atomics through it.
+unsafe impl Send for BiasedRam {}
+// SAFETY: as above: shared read access to atomics only.
+unsafe impl Sync for BiasedRam {}
+
+impl BiasedRam {
+    pub(crate) fn new(ram: NonNull<u8>, base: u64) -> Self {
+        BiasedRam(ram.as_ptr().cast_const().wrapping_sub(base as usize))
+    }
+
+    /// The page-table frame at HPA `frame`.
+    ///
+    /// `frame` must be 4 KiB aligned and lie in RAM (`frame - base < len`, checked by the caller);
+    /// RAM (4 KiB aligned) stays mapped as long as the `HostMemory` that `'a` borrows. The frame
+    /// holds only atomics, so concurrent writers are fine and any bit pattern is valid.
+    #[inline(always)]
+    pub(crate) fn table_frame<'a>(&self, frame: u64) -> &'a TableFrame {
+        let ptr = self.0.wrapping_add(frame as usize).cast::<TableFrame>();
+        // SAFETY: `ptr` = RAM start + (frame - base), inside the RAM mapping whose provenance it
+        // carries (caller's range check); it is 4 KiB aligned as RAM and `frame` are; the 4 KiB
+        // behind it stay mapped for 'a; `TableFrame` (atomics) is valid for any bit pattern.
+        unsafe { &*ptr }
+    }
 }
 
 /// Whether `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` is registered for this process.

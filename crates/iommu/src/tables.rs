@@ -2,7 +2,6 @@
 
 use crate::pgtable::{TableAllocError, TableFrame, TableMemory};
 use crate::sys;
-use std::ptr::NonNull;
 use std::sync::Arc;
 use uvfio_memory::{HostMemory, RamWindow};
 use uvfio_types::{Hpa, PageSize};
@@ -12,12 +11,19 @@ use uvfio_types::{Hpa, PageSize};
 pub(crate) struct HostTables {
     mem: Arc<HostMemory>,
     ram: RamWindow,
+    /// `ram.ptr - ram.base`: the host address of a RAM frame is `biased + hpa`, one add on the
+    /// walker's dependent-load path (the range check runs beside it).
+    biased: sys::BiasedRam,
 }
 
 impl HostTables {
     pub(crate) fn new(mem: Arc<HostMemory>) -> Self {
         let ram = mem.ram();
-        HostTables { mem, ram }
+        HostTables {
+            biased: sys::BiasedRam::new(ram.ptr, ram.base.raw()),
+            mem,
+            ram,
+        }
     }
 }
 
@@ -32,14 +38,15 @@ impl TableMemory for HostTables {
         self.mem.free_table_frame(table);
     }
 
-    /// Table frames always come from RAM, so this is a compare and an add: no segment lookup.
+    /// Table frames always come from RAM, so this is a range check and an add: no segment lookup.
+    /// An HPA below RAM wraps to a huge offset and fails the same compare. The frame returned is
+    /// the one *containing* `table` (walkers only pass frame addresses).
     #[inline(always)]
     fn table(&self, table: Hpa) -> Option<&TableFrame> {
-        let offset = table.offset_from(self.ram.base)?;
-        if offset >= self.ram.len || offset & PageSize::Size4K.offset_mask() != 0 {
+        let frame = table.raw() & !PageSize::Size4K.offset_mask();
+        if frame.wrapping_sub(self.ram.base.raw()) >= self.ram.len {
             return None;
         }
-        let ptr = NonNull::new(self.ram.ptr.as_ptr().wrapping_add(offset as usize))?;
-        Some(sys::table_frame(ptr))
+        Some(self.biased.table_frame(frame))
     }
 }

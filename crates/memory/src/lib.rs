@@ -92,8 +92,11 @@ impl Default for MemoryConfig {
 pub enum Backing {
     /// A hugetlb memfd of 2 MiB pages.
     HugeTlb,
-    /// A plain (shmem) memfd.
+    /// A plain (shmem) memfd, with transparent huge pages where the kernel's shmem THP allow.
     Shmem,
+    /// Private anonymous memory on transparent huge pages (no fd): what `Auto` picks when the
+    /// machine has no hugetlb pages and its shmem THP are off but anonymous THP are on.
+    AnonThp,
 }
 
 /// Where RAM lives in HPA space and in this process: the host pointer of an HPA inside RAM is

@@ -95,6 +95,39 @@ impl Mapping {
         })
     }
 
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, -1, 0)`:
+    /// sparse private memory, for RAM on anonymous transparent huge pages.
+    pub(crate) fn map_anon(len: u64) -> Result<Mapping, Errno> {
+        let len_usize = usize::try_from(len).map_err(|_| Errno::NOMEM)?;
+        if len_usize == 0 {
+            return Err(Errno::INVAL);
+        }
+        let prot = ProtFlags::READ | ProtFlags::WRITE;
+        let flags = MapFlags::PRIVATE | MapFlags::NORESERVE;
+        // SAFETY: with a null address hint the kernel picks a fresh range that overlaps no existing
+        // Rust object, so creating the mapping cannot invalidate any memory the program uses.
+        let addr = unsafe { rustix::mm::mmap_anonymous(std::ptr::null_mut(), len_usize, prot, flags) }?;
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Mapping {
+            ptr,
+            len: len_usize,
+            writable: true,
+            owned: true,
+        })
+    }
+
+    /// `madvise(MADV_DONTNEED)` over `[off, off + len)` of a private anonymous mapping: the pages go
+    /// back to the OS and read as zero after, like a hole punched in a memfd.
+    pub(crate) fn discard(&self, off: u64, len: u64) -> Result<(), Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::INVAL)?;
+        let addr = self.span(off, len).ok_or(Errno::INVAL)?;
+        // SAFETY: the range lies inside this live mapping, which the crate only ever accesses
+        // through raw pointers and atomics (no Rust reference into it exists), so its contents
+        // turning to zero cannot break an invariant a reference relies on; the caller discards only
+        // free RAM, which reads as zero already.
+        unsafe { rustix::mm::madvise(addr.cast::<c_void>(), len, Advice::LinuxDontNeed) }
+    }
+
     /// Take `len` bytes at `ptr` (page-aligned, non-null) as a mapping the crate does not own.
     ///
     /// # Safety

@@ -27,11 +27,27 @@ fn config(huge_pages: HugePages) -> MemoryConfig {
 #[test]
 fn auto_falls_back_and_works() {
     let mem = HostMemory::new(config(HugePages::Auto)).unwrap();
-    let expected = if free_huge_pages() > 0 {
-        Backing::HugeTlb
+    let backing = mem.backing();
+    if free_huge_pages() > 0 {
+        assert_eq!(backing, Backing::HugeTlb);
     } else {
-        Backing::Shmem
-    };
+        assert!(
+            matches!(backing, Backing::Shmem | Backing::AnonThp),
+            "{backing:?}"
+        );
+        // Anonymous THP only when shmem THP would not honour MADV_HUGEPAGE.
+        let shmem =
+            std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
+        let anon = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        let expect_anon = (shmem.contains("[never]") || shmem.contains("[deny]") || shmem.is_empty())
+            && (anon.contains("[always]") || anon.contains("[madvise]"));
+        assert_eq!(
+            backing == Backing::AnonThp,
+            expect_anon,
+            "shmem: {shmem:?} anon: {anon:?}"
+        );
+    }
+    let expected = backing;
     assert_eq!(mem.backing(), expected);
     assert_eq!(mem.stats().backing, expected);
     let a = mem.alloc(PageSize::Size2M).unwrap();
@@ -40,6 +56,12 @@ fn auto_falls_back_and_works() {
     mem.write(b, &[2; 4096]).unwrap();
     mem.free(a).unwrap();
     mem.free(b).unwrap();
+    // Freed memory given back to the OS reads as zero when allocated again, on every backing.
+    mem.trim().unwrap();
+    let c = mem.alloc(PageSize::Size2M).unwrap();
+    let mut buf = [0xffu8; 4096];
+    mem.read(c, &mut buf).unwrap();
+    assert!(buf.iter().all(|&x| x == 0));
 }
 
 #[test]
