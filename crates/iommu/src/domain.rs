@@ -271,16 +271,18 @@ impl Domain {
         let mut batch = paging.spare.lock();
         // Frames unlinked so far; those unlinked after this point wait for the next invalidation.
         std::mem::swap(&mut *batch, &mut *paging.pending.lock());
-        // Odd: in progress. Ports stop using and filling their micro-TLBs, and a page walk that
-        // filled the IOTLB before this bump but confirms after it takes its entry back.
+        // Odd: in progress. Ports neither use nor fill their micro-TLBs and do not trust IOTLB
+        // hits; a page walk that filled the IOTLB before seeing this bump takes its entry back.
         self.inv_gen.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the reader fence a page walk issues after its IOTLB fill (store-buffering:
-        // either the IOTLB clear below sees the fill, or the filler sees the new generation).
+        // Barrier A, paired with the reader fence a page walk issues after its IOTLB fill
+        // (store-buffering: either the IOTLB clear below sees the fill, or the filler sees the
+        // odd generation and unfills before its section ends).
         self.readers.writer_fence();
         match inv {
             Invalidation::Range(range) => paging.iotlb.invalidate_range(range),
             Invalidation::Domain => paging.iotlb.invalidate_all(),
         };
+        // Barrier B and the wait for every section that may hold a stale translation.
         self.readers.synchronize();
         // Even again: micro-TLB entries cached from now on come from the cleaned IOTLB or from
         // walks of the changed page table; every older entry belongs to an older generation.
