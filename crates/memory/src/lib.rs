@@ -1,7 +1,10 @@
 //! The emulated host's physical memory (DESIGN.md, "Memory model").
 //!
-//! Host memory is a set of *segments*, each a memfd mapped once into this process (the host's
-//! "direct map"), placed in a synthetic host-physical address space (HPA). `hpa → pointer` is a
+//! Host memory is a set of *segments*, each mapped once into this process (the host's "direct
+//! map"), placed in a synthetic host-physical address space (HPA). RAM is a hugetlb memfd where the
+//! machine has hugetlb pages, else a shmem memfd where shmem transparent huge pages honour
+//! `MADV_HUGEPAGE`, else private anonymous memory on transparent huge pages, else a plain shmem
+//! memfd ([`Backing`]); adopted buffers and client fds (vfio-user) are further segments. `hpa → pointer` is a
 //! table lookup with a fast path for the RAM segment. A frame allocator hands out folios of 4 KiB
 //! (page tables), 2 MiB and 1 GiB (DMA buffers); each folio carries a pin count, and a
 //! locked-memory account with a limit (RLIMIT_MEMLOCK semantics) charges every 4 KiB page once
@@ -13,8 +16,8 @@
 //!
 //! Layout of the code: `ram` (the folio allocator: 1 GiB regions → 2 MiB chunks → 4 KiB frames),
 //! `ram_pin` (pin walks over RAM), `pins` (pin-count representations and the account), `segment`
-//! (adopted and fd segments), `alloc` / `pin` / `access` (the public operations), `backing` (the
-//! RAM memfd) and `sys` (every `unsafe` and OS call).
+//! (adopted and fd segments), `alloc` / `pin` / `access` (the public operations), `backing` (what
+//! backs RAM) and `sys` (every `unsafe` and OS call).
 //!
 //! Concurrency: one lock guards the allocator, every pin count and the account, so a pin of any
 //! range is one acquisition; a read-write lock guards the table of non-RAM segments. Accesses to RAM
