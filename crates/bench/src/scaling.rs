@@ -122,7 +122,8 @@ impl Translators {
 
 /// A thread's loop: translate 64 B at each IOVA of `seq` for read, starting at `pos`.
 fn translator(port: DmaPort, seq: Vec<u64>, mut pos: usize) -> Work {
-    let mut out: Vec<Fragment> = Vec::with_capacity(2);
+    // Roomy, so that the two workers' buffers (allocated side by side) never share a cache line.
+    let mut out: Vec<Fragment> = Vec::with_capacity(16);
     Box::new(move |iters| {
         for _ in 0..iters {
             let iova = Iova::new(IOVA_BASE + seq[pos]);

@@ -62,6 +62,10 @@ struct Retries {
 }
 
 /// A device's DMA view of a domain. `Send` but not `Sync`: clone it for another thread.
+///
+/// Aligned to 128 bytes (two cache lines, the unit adjacent-line prefetchers move) because every
+/// access may write its micro-TLB: two ports side by side in a `Vec` must not share a line.
+#[repr(align(128))]
 pub struct DmaPort {
     domain: Arc<Domain>,
     slot: Arc<ReaderSlot>,
