@@ -157,16 +157,6 @@ impl DmaPort {
         out: &mut Vec<Fragment>,
     ) -> Result<(), DmaFault> {
         let first = out.len();
-        let mut push = |iova: Iova, hpa: Hpa, len: u64| {
-            if out.len() > first
-                && let Some(prev) = out.last_mut()
-                && prev.hpa.checked_add(prev.len) == Some(hpa)
-            {
-                prev.len += len;
-            } else {
-                out.push(Fragment { iova, hpa, len });
-            }
-        };
         let mut retries = Retries::default();
         loop {
             let attempt = {
@@ -174,12 +164,16 @@ impl DmaPort {
                 let generation = self.sync_utlb();
                 self.walk_pages(range, access, generation, &mut |iova, e, n| {
                     let hpa = Hpa::new(e.hpa.raw() | (iova.raw() & PAGE_MASK));
-                    push(iova, hpa, n);
+                    push_fragment(out, first, Fragment { iova, hpa, len: n });
                 })
             };
             match attempt {
                 Ok(()) => return Ok(()),
-                Err(fault) => self.after_fault(fault, &mut retries)?,
+                Err(fault) => {
+                    // A failed attempt leaves nothing behind, whether it is retried or returned.
+                    out.truncate(first);
+                    self.after_fault(fault, &mut retries)?;
+                }
             }
         }
     }
@@ -446,6 +440,19 @@ impl DmaPort {
             .host_page_ptr(hpa)
             .ok_or(FaultReason::BadHostAddress)?;
         Ok(TlbEntry { ptr, hpa, prot, size })
+    }
+}
+
+/// Appends `f` to `out`, merged into the last fragment (if it is one of this call's, from index
+/// `first` on) when it continues it in host memory.
+fn push_fragment(out: &mut Vec<Fragment>, first: usize, f: Fragment) {
+    if out.len() > first
+        && let Some(prev) = out.last_mut()
+        && prev.hpa.checked_add(prev.len) == Some(f.hpa)
+    {
+        prev.len += f.len;
+    } else {
+        out.push(f);
     }
 }
 

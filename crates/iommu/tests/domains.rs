@@ -336,6 +336,13 @@ fn translate_merges_contiguous_fragments() {
     assert_eq!(out[0].len, 0x1800);
     assert_eq!(out[1].hpa, frames.start().checked_add(0x3000).unwrap());
     assert_eq!(out[1].len, 0x800);
+    // A range that runs into an unmapped page fails and leaves `out` as it was.
+    let before = out.clone();
+    let fault = port
+        .translate(range(0x11000, 0x3000), Access::READ, &mut out)
+        .unwrap_err();
+    assert_eq!(fault.iova, Iova::new(0x13000));
+    assert_eq!(out, before);
     let uncached = port
         .translate_uncached(Iova::new(0x12010), Access::WRITE)
         .unwrap();
