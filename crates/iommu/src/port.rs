@@ -193,41 +193,26 @@ impl DmaPort {
         })
     }
 
-    /// An access within one page, translated inside the caller's reader section: the micro-TLB hit
-    /// path, else one lookup or walk. `None` sends the access down the general path (several
-    /// pages, a fault to report or hand to the fault handler, a raced invalidation).
+    /// An access within one page, translated inside the caller's reader section: a micro-TLB hit
+    /// (no walk, no shared write), else one IOTLB lookup or walk. `None` sends the access down the
+    /// general path (several pages, or a fault to report or hand to the fault handler).
     #[inline(always)]
     fn one_page(&self, iova: Iova, len: usize, access: Access) -> Option<NonNull<u8>> {
-        if let Some(ptr) = self.fast(iova, len, access) {
-            return Some(ptr);
-        }
         let offset = iova.raw() & PAGE_MASK;
         if len == 0 || offset + len as u64 > PAGE_MASK + 1 {
-            return None;
-        }
-        let generation = self.sync_utlb();
-        let e = self
-            .translate_page(iova.raw() >> PAGE_SHIFT, access, generation)
-            .ok()?;
-        NonNull::new(e.ptr.as_ptr().wrapping_add(offset as usize))
-    }
-
-    /// The single-page micro-TLB hit path: no walk, no shared write.
-    #[inline(always)]
-    fn fast(&self, iova: Iova, len: usize, access: Access) -> Option<NonNull<u8>> {
-        let offset = iova.raw() & PAGE_MASK;
-        if len == 0 || offset + len as u64 > PAGE_MASK + 1 {
-            return None;
-        }
-        if self.domain.inv_gen.load(Ordering::Relaxed) != self.utlb_gen.get() {
             return None;
         }
         let pfn = iova.raw() >> PAGE_SHIFT;
-        let (tag, e) = self.utlb[pfn as usize % UTLB_ENTRIES].get()?;
-        if tag != pfn || !e.prot.contains(access) {
-            return None;
+        if self.domain.inv_gen.load(Ordering::Relaxed) == self.utlb_gen.get()
+            && let Some((tag, e)) = self.utlb[pfn as usize % UTLB_ENTRIES].get()
+            && tag == pfn
+            && e.prot.contains(access)
+        {
+            ReaderSlot::bump(&self.slot.utlb_hits);
+            return NonNull::new(e.ptr.as_ptr().wrapping_add(offset as usize));
         }
-        ReaderSlot::bump(&self.slot.utlb_hits);
+        let generation = self.sync_utlb();
+        let e = self.translate_page(pfn, access, generation).ok()?;
         NonNull::new(e.ptr.as_ptr().wrapping_add(offset as usize))
     }
 
