@@ -289,6 +289,38 @@ impl HostMemory {
     }
 }
 
+/// Checks that `[va, va + len)` (4 KiB aligned) is memory of this process that a device may read
+/// (and write, if `writable`), and makes it resident, the way `pin_user_pages()` faults the pages
+/// in: `madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ)`. Like `pin_user_pages()` on such a
+/// range, an unmapped, read-only (for `writable`) or I/O mapping fails with `EFAULT`
+/// ([`MemoryError::BadHostAddress`]). The memory's contents do not change.
+pub fn probe_user_range(va: HostVa, len: u64, writable: bool) -> Result<(), MemoryError> {
+    if va.raw() % PAGE != 0 {
+        return Err(MemoryError::Misaligned {
+            value: va.raw(),
+            align: PAGE,
+        });
+    }
+    check_segment_len(len)?;
+    let (Ok(addr), Ok(len_usize)) = (usize::try_from(va.raw()), usize::try_from(len)) else {
+        return Err(MemoryError::InvalidLength { len });
+    };
+    if va.checked_add(len).is_none() {
+        return Err(MemoryError::InvalidLength { len });
+    }
+    let advice = if writable {
+        Advice::LinuxPopulateWrite
+    } else {
+        Advice::LinuxPopulateRead
+    };
+    let ptr = std::ptr::without_provenance_mut::<c_void>(addr);
+    // SAFETY: MADV_POPULATE_READ/WRITE only fault pages in (a write fault of a private page copies
+    // it first): they never change what any address of the process reads, so no Rust reference or
+    // invariant can be affected; for an address that is not mapped, or mapped without the needed
+    // permission, the kernel fails the call (ENOMEM / EINVAL / EFAULT) and touches nothing.
+    unsafe { rustix::mm::madvise(ptr, len_usize, advice) }.map_err(|_| MemoryError::BadHostAddress { va })
+}
+
 /// `memfd_create(name, MFD_CLOEXEC [| MFD_HUGETLB | MFD_HUGE_2MB])`.
 pub(crate) fn memfd(name: &str, hugetlb: bool) -> Result<OwnedFd, Errno> {
     let mut flags = MemfdFlags::CLOEXEC;

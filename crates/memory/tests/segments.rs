@@ -312,3 +312,36 @@ fn ram_window_is_the_fast_path() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn probe_user_range_accepts_mapped_memory_and_refuses_the_rest() {
+    use uvfio_memory::{MemoryError, probe_user_range};
+    use uvfio_types::HostVa;
+    let layout = std::alloc::Layout::from_size_align(4 * 4096, 4096).unwrap();
+    // SAFETY: a non-zero-sized layout; freed below with the same layout.
+    let buf = unsafe { std::alloc::alloc_zeroed(layout) };
+    assert!(!buf.is_null());
+    let va = HostVa::from_ptr(buf);
+    probe_user_range(va, 4 * 4096, true).unwrap();
+    probe_user_range(va, 4096, false).unwrap();
+    // Page 0 is never mapped: pin_user_pages would fail with EFAULT.
+    let err = probe_user_range(HostVa::new(0), 4096, false).unwrap_err();
+    assert!(matches!(err, MemoryError::BadHostAddress { .. }), "{err}");
+    assert_eq!(err.errno(), rustix::io::Errno::FAULT);
+    // Read-only memory is fine to read and refused for writing (the text of this test binary).
+    let text =
+        HostVa::new((probe_user_range_accepts_mapped_memory_and_refuses_the_rest as usize as u64) & !0xfff);
+    probe_user_range(text, 4096, false).unwrap();
+    assert_eq!(
+        probe_user_range(text, 4096, true).unwrap_err().errno(),
+        rustix::io::Errno::FAULT
+    );
+    assert_eq!(
+        probe_user_range(va.checked_add(1).unwrap(), 4096, false)
+            .unwrap_err()
+            .errno(),
+        rustix::io::Errno::INVAL
+    );
+    // SAFETY: allocated above with this layout.
+    unsafe { std::alloc::dealloc(buf, layout) };
+}
