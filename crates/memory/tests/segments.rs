@@ -329,8 +329,8 @@ fn probe_user_range_accepts_mapped_memory_and_refuses_the_rest() {
     assert!(matches!(err, MemoryError::BadHostAddress { .. }), "{err}");
     assert_eq!(err.errno(), rustix::io::Errno::FAULT);
     // Read-only memory is fine to read and refused for writing (the text of this test binary).
-    let text =
-        HostVa::new((probe_user_range_accepts_mapped_memory_and_refuses_the_rest as usize as u64) & !0xfff);
+    let text = HostVa::from_ptr(probe_user_range_accepts_mapped_memory_and_refuses_the_rest as *const ())
+        .align_down(uvfio_types::PageSize::Size4K);
     probe_user_range(text, 4096, false).unwrap();
     assert_eq!(
         probe_user_range(text, 4096, true).unwrap_err().errno(),
