@@ -12,4 +12,6 @@
 #![forbid(unsafe_code)]
 
 pub mod fail;
+pub mod iova_space;
 pub mod object;
+pub mod uapi;
