@@ -137,7 +137,7 @@ pub struct IommuTestCmd {
     pub op: u32,
     /// Object the op works on (an IOAS, a mock device, an access, ... depending on `op`).
     pub id: u32,
-    /// `__reserved`; the kernel rejects a non-zero value with `EOPNOTSUPP`.
+    /// `__reserved`; `iommufd_test()` never reads it (a non-zero value is accepted).
     pub reserved: u32,
     /// The union, as raw native-endian words; read and write it through the member accessors.
     pub payload: [u64; IOMMU_TEST_PAYLOAD_SIZE / 8],
