@@ -1,0 +1,21 @@
+//! VFIO (Linux `drivers/vfio/`) on top of uvfio's iommufd, in user space.
+//!
+//! This crate will hold the legacy API (the `/dev/vfio/vfio` container with the type1, type1v2 and
+//! no-IOMMU backends, and the `/dev/vfio/N` groups, built on iommufd the way Linux's compat layer
+//! `drivers/iommu/iommufd/vfio_compat.c` builds them), the cdev path (`/dev/vfio/devices/vfioX`
+//! bound to an iommufd and attached to an IOAS or HWPT), and the device side (regions, IRQs,
+//! reset).
+//!
+//! For now it holds [`uapi`]: the decoding layer. Each VFIO ioctl arrives as a request number and
+//! the raw bytes of its argument; [`uapi`] turns them into typed commands, applying the checks
+//! Linux's handlers apply, in Linux's order, with Linux's errnos, and writes the structs the kernel
+//! writes back (capability chains included).
+//!
+//! Why hand-written: this *is* the system being modelled. rust-vmm's `vfio-ioctls` is the other
+//! side of the same interface (a client issuing these ioctls to a kernel), and `vfio-bindings`
+//! only describes byte layouts, which `uvfio-abi` already checks against it.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod uapi;
