@@ -4,9 +4,37 @@
 //! is reserved under the lock, populated without it, then committed; freeing one marks it reserved,
 //! zeroes it without the lock, then returns it to the free set.
 
+use crate::backing::RamBacking;
 use crate::ram::{CHUNK, FRAME, FolioAt, REGION, Ram};
 use crate::{HostMemory, MemoryError};
 use uvfio_types::{Hpa, HpaRange, PageSize};
+
+/// The allocator operations of one tier of big folios.
+struct BigTier {
+    unit: u64,
+    reserve: fn(&mut Ram, &RamBacking, usize) -> Result<usize, MemoryError>,
+    resident: fn(&Ram, usize, usize) -> bool,
+    commit: fn(&mut Ram, usize, usize),
+    release: fn(&mut Ram, usize, usize),
+}
+
+/// 2 MiB chunks.
+const CHUNKS: BigTier = BigTier {
+    unit: CHUNK,
+    reserve: Ram::reserve_chunks,
+    resident: Ram::chunks_resident,
+    commit: Ram::commit_chunks,
+    release: Ram::release_chunks,
+};
+
+/// 1 GiB regions.
+const REGIONS: BigTier = BigTier {
+    unit: REGION,
+    reserve: Ram::reserve_regions,
+    resident: Ram::regions_resident,
+    commit: Ram::commit_regions,
+    release: Ram::release_regions,
+};
 
 impl HostMemory {
     /// The RAM offset of `hpa`, which must lie in RAM.
@@ -70,52 +98,36 @@ impl HostMemory {
                     st.ram.alloc_frames(&self.ram, n)?
                 }
             }
-            PageSize::Size2M => {
-                let (first, resident) = {
-                    let mut st = self.state.lock();
-                    let first = st.ram.reserve_chunks(&self.ram, n)?;
-                    (first, st.ram.chunks_resident(first, n))
-                };
-                let off = first as u64 * CHUNK;
-                let populated = if resident {
-                    Ok(())
-                } else {
-                    self.ram.populate(off, len)
-                };
-                let mut st = self.state.lock();
-                match populated {
-                    Ok(()) => st.ram.commit_chunks(first, n),
-                    Err(e) => {
-                        st.ram.release_chunks(first, n);
-                        return Err(e);
-                    }
-                }
-                off
-            }
-            PageSize::Size1G => {
-                let (first, resident) = {
-                    let mut st = self.state.lock();
-                    let first = st.ram.reserve_regions(&self.ram, n)?;
-                    (first, st.ram.regions_resident(first, n))
-                };
-                let off = first as u64 * REGION;
-                let populated = if resident {
-                    Ok(())
-                } else {
-                    self.ram.populate(off, len)
-                };
-                let mut st = self.state.lock();
-                match populated {
-                    Ok(()) => st.ram.commit_regions(first, n),
-                    Err(e) => {
-                        st.ram.release_regions(first, n);
-                        return Err(e);
-                    }
-                }
-                off
-            }
+            PageSize::Size2M => self.alloc_big(len, n, &CHUNKS)?,
+            PageSize::Size1G => self.alloc_big(len, n, &REGIONS)?,
         };
         self.ram_range(off, len)
+    }
+
+    /// `n` contiguous 2 MiB chunks or 1 GiB regions (`tier`): reserved under the lock, populated
+    /// outside it unless already resident (population is slow), then committed, or released if
+    /// population failed. Returns their offset in RAM.
+    fn alloc_big(&self, len: u64, n: usize, tier: &BigTier) -> Result<u64, MemoryError> {
+        let (first, resident) = {
+            let mut st = self.state.lock();
+            let first = (tier.reserve)(&mut st.ram, &self.ram, n)?;
+            (first, (tier.resident)(&st.ram, first, n))
+        };
+        let off = first as u64 * tier.unit;
+        let populated = if resident {
+            Ok(())
+        } else {
+            self.ram.populate(off, len)
+        };
+        let mut st = self.state.lock();
+        match populated {
+            Ok(()) => (tier.commit)(&mut st.ram, first, n),
+            Err(e) => {
+                (tier.release)(&mut st.ram, first, n);
+                return Err(e);
+            }
+        }
+        Ok(off)
     }
 
     /// Free the folio that starts at `hpa`. `Busy` (and nothing changes) if any page is pinned.
