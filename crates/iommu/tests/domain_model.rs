@@ -150,6 +150,27 @@ fn iova(pfn: u64) -> Iova {
     Iova::new(pfn << 12)
 }
 
+/// The per-page pieces of an access of `len` bytes at `start`: (offset in the access, IOVA page
+/// number, offset in the page, length).
+fn pieces(start: Iova, len: u64) -> Vec<(usize, u64, usize, usize)> {
+    let mut at = 0usize;
+    IovaRange::from_start_len(start, len)
+        .unwrap()
+        .pages(PageSize::Size4K)
+        .map(|p| {
+            let lo = if at == 0 {
+                (start.raw() & 0xfff) as usize
+            } else {
+                0
+            };
+            let n = (4096 - lo).min(len as usize - at);
+            let piece = (at, p.raw() >> 12, lo, n);
+            at += n;
+            piece
+        })
+        .collect()
+}
+
 fn check_fault(model: &Model, fault: &DmaFault, access: Access) -> Result<(), TestCaseError> {
     let pfn = fault.iova.raw() >> 12;
     let ok = model
@@ -230,24 +251,12 @@ fn run(ops: Vec<Op>, coherent: bool) -> Result<(), TestCaseError> {
                 let mut buf = vec![0xeeu8; len as usize];
                 match rig.port.read(start, &mut buf) {
                     Ok(()) => {
-                        let mut at = 0usize;
-                        for p in IovaRange::from_start_len(start, len)
-                            .unwrap()
-                            .pages(PageSize::Size4K)
-                        {
-                            let pfn = p.raw() >> 12;
-                            let lo = if at == 0 {
-                                (start.raw() & 0xfff) as usize
-                            } else {
-                                0
-                            };
-                            let n = (4096 - lo).min(buf.len() - at);
+                        for (at, pfn, lo, n) in pieces(start, len) {
                             let got = &buf[at..at + n];
                             let ok = model.candidates(pfn).into_iter().flatten().any(|(hpa, prot)| {
                                 prot.contains(Access::READ) && rig.content[&hpa][lo..lo + n] == *got
                             });
                             prop_assert!(ok, "read of page {pfn:#x} returned bytes no translation explains");
-                            at += n;
                         }
                     }
                     Err(fault) => {
@@ -276,24 +285,12 @@ fn run(ops: Vec<Op>, coherent: bool) -> Result<(), TestCaseError> {
                 }
                 match res {
                     Ok(()) => {
-                        let mut at = 0u64;
-                        for p in IovaRange::from_start_len(start, len)
-                            .unwrap()
-                            .pages(PageSize::Size4K)
-                        {
-                            let pfn = p.raw() >> 12;
-                            let lo = if at == 0 {
-                                (start.raw() & 0xfff) as usize
-                            } else {
-                                0
-                            };
-                            let n = (4096 - lo).min((len - at) as usize);
+                        for (_, pfn, lo, n) in pieces(start, len) {
                             let ok = model.candidates(pfn).into_iter().flatten().any(|(hpa, prot)| {
                                 prot.contains(Access::WRITE)
                                     && rig.content[&hpa][lo..lo + n].iter().all(|&b| b == rig.stamp)
                             });
                             prop_assert!(ok, "write to page {pfn:#x} landed nowhere the model allows");
-                            at += n as u64;
                         }
                         for hpa in changed {
                             let explained = IovaRange::from_start_len(start, len)
