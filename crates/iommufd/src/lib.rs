@@ -14,4 +14,5 @@
 pub mod fail;
 pub mod iova_space;
 pub mod object;
+pub mod pages;
 pub mod uapi;

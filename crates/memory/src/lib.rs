@@ -45,7 +45,7 @@ mod sys;
 pub use access::SegmentInfo;
 pub use error::MemoryError;
 pub use segment::SegmentKind;
-pub use sys::probe_user_range;
+pub use sys::{UserBuffer, probe_user_range};
 
 use backing::RamBacking;
 use parking_lot::{Mutex, RwLock};

@@ -289,6 +289,65 @@ impl HostMemory {
     }
 }
 
+/// A driver's buffer in this process together with its promise to keep it mapped: what
+/// `IOMMU_IOAS_MAP` receives as `user_va` and `length`. Making one is the unsafe step; adopting it
+/// ([`HostMemory::adopt_buffer`]) is then safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserBuffer {
+    va: HostVa,
+    len: u64,
+}
+
+impl UserBuffer {
+    /// The `len` bytes at `va`.
+    ///
+    /// # Safety
+    ///
+    /// `[va, va + len)` must be memory of this process that stays mapped, and is not remapped,
+    /// for as long as any segment adopted from this buffer lives (until [`HostMemory::release`]
+    /// of it succeeds or the `HostMemory` is dropped); devices may read and write it meanwhile,
+    /// so no Rust reference into it may assume exclusive access. This is the promise a Linux
+    /// driver makes implicitly by keeping a buffer mapped while it is DMA-mapped.
+    pub unsafe fn new(va: HostVa, len: u64) -> Self {
+        UserBuffer { va, len }
+    }
+
+    /// The first byte.
+    pub fn va(&self) -> HostVa {
+        self.va
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl HostMemory {
+    /// Adopts the 4 KiB pages that hold `buf` as a new segment (see [`HostMemory::adopt`]) and
+    /// returns the segment's range: its first byte is the HPA of `buf`'s first page.
+    pub fn adopt_buffer(&self, buf: &UserBuffer) -> Result<HpaRange, MemoryError> {
+        let start = buf.va.align_down(uvfio_types::PageSize::Size4K);
+        let end = buf
+            .va
+            .checked_add(buf.len)
+            .and_then(|e| e.align_up(uvfio_types::PageSize::Size4K))
+            .ok_or(MemoryError::InvalidLength { len: buf.len })?;
+        let len = end.offset_from(start).ok_or(MemoryError::InvalidLength { len: buf.len })?;
+        let addr = usize::try_from(start.raw()).map_err(|_| MemoryError::BadHostAddress { va: start })?;
+        let ptr = std::ptr::with_exposed_provenance_mut::<u8>(addr);
+        // SAFETY: whoever made `buf` promised (`UserBuffer::new`) that its bytes stay mapped while
+        // the segment lives; the pages holding them are mapped exactly as long, since mappings
+        // are made of whole pages. That is `adopt`'s contract.
+        unsafe { self.adopt(ptr, len) }
+    }
+}
+
 /// Checks that `[va, va + len)` (4 KiB aligned) is memory of this process that a device may read
 /// (and write, if `writable`), and makes it resident, the way `pin_user_pages()` faults the pages
 /// in: `madvise(MADV_POPULATE_WRITE or MADV_POPULATE_READ)`. Like `pin_user_pages()` on such a

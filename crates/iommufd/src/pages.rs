@@ -1,0 +1,299 @@
+//! `Pages`: the memory behind one `IOMMU_IOAS_MAP` (Linux `struct iopt_pages`), and the
+//! locked-memory account it charges.
+//!
+//! A `Pages` covers the 4 KiB pages of a driver's buffer (a user VA range of this process, or a
+//! memfd range for `IOMMU_IOAS_MAP_FILE`). It is shared: every area of every IOAS that maps the
+//! buffer (one from the map, more through `IOMMU_IOAS_COPY`) holds an `Arc` of it. Pinning is lazy,
+//! as in Linux: nothing is pinned until a domain needs the pages or an access pins them; the first
+//! pin checks the buffer the way `pin_user_pages()` does (`EFAULT` for memory that is not there or
+//! is read-only when the mapping is writable) and adopts it into the host's physical address
+//! space. Each page is charged to the account once *per `Pages`* while pinned by anyone
+//! (`iopt_pages_update_pinned`): two separate maps of one buffer are charged twice, a copy is not.
+
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uvfio_memory::{HostMemory, MemoryError, UserBuffer};
+use uvfio_types::{HostVa, Hpa, HpaRange, PageSize};
+
+const PAGE: u64 = PageSize::Size4K.bytes();
+
+/// Errors of pinning and accounting.
+#[derive(Debug, thiserror::Error)]
+pub enum PagesError {
+    /// The buffer is not memory a device may use (`pin_user_pages()` fails: `EFAULT`).
+    #[error("buffer at {va} is not pinnable")]
+    Fault {
+        /// Its first page.
+        va: HostVa,
+        /// What the host said.
+        #[source]
+        source: MemoryError,
+    },
+    /// Pinning would pass the locked-memory limit (`ENOMEM`).
+    #[error("locked-memory limit of {limit} pages reached ({locked} locked, {more} more asked)")]
+    Limit {
+        /// Pages locked now.
+        locked: u64,
+        /// More pages asked for.
+        more: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The host refused the pin or the adoption.
+    #[error("host memory refused the pin")]
+    Host(#[source] MemoryError),
+    /// `length` is 0, or the range wraps (`iopt_alloc_pages`: `EINVAL` / `EOVERFLOW`).
+    #[error("bad buffer range: {len:#x} bytes at {va}")]
+    Range {
+        /// Start.
+        va: HostVa,
+        /// Length.
+        len: u64,
+        /// Whether it wraps (EOVERFLOW) rather than being empty (EINVAL).
+        wraps: bool,
+    },
+    /// A page range outside this `Pages`.
+    #[error("pages {first}..={last} outside a buffer of {npages} pages")]
+    OutOfRange {
+        /// First page asked.
+        first: u64,
+        /// Last page asked.
+        last: u64,
+        /// Pages in the buffer.
+        npages: u64,
+    },
+}
+
+impl PagesError {
+    /// The errno Linux returns.
+    pub fn errno(&self) -> rustix::io::Errno {
+        use rustix::io::Errno;
+        match self {
+            PagesError::Fault { .. } => Errno::FAULT,
+            PagesError::Limit { .. } => Errno::NOMEM,
+            PagesError::Host(e) => e.errno(),
+            PagesError::Range { wraps: true, .. } => Errno::OVERFLOW,
+            PagesError::Range { wraps: false, .. } | PagesError::OutOfRange { .. } => Errno::INVAL,
+        }
+    }
+}
+
+/// A locked-memory account (`RLIMIT_MEMLOCK` of the user the iommufd context charges).
+#[derive(Debug, Default)]
+pub struct Account {
+    locked: AtomicU64,
+    /// Limit in pages; `u64::MAX` is unlimited.
+    limit: AtomicU64,
+}
+
+impl Account {
+    /// An account with a limit of `limit_pages` (`None`: unlimited).
+    pub fn new(limit_pages: Option<u64>) -> Self {
+        Account {
+            locked: AtomicU64::new(0),
+            limit: AtomicU64::new(limit_pages.unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Pages charged now.
+    pub fn locked_pages(&self) -> u64 {
+        self.locked.load(Ordering::Acquire)
+    }
+
+    /// Changes the limit (the selftest's `SET_TEMP_MEMORY_LIMIT`); charges already made stay.
+    pub fn set_limit(&self, limit_pages: Option<u64>) {
+        self.limit
+            .store(limit_pages.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    fn charge(&self, more: u64) -> Result<(), PagesError> {
+        let limit = self.limit.load(Ordering::Acquire);
+        self.locked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |locked| {
+                locked.checked_add(more).filter(|&n| n <= limit)
+            })
+            .map(drop)
+            .map_err(|locked| PagesError::Limit { locked, more, limit })
+    }
+
+    fn uncharge(&self, less: u64) {
+        self.locked.fetch_sub(less, Ordering::AcqRel);
+    }
+}
+
+#[derive(Debug)]
+struct PinState {
+    /// Where the buffer sits in HPA space once adopted.
+    hpa: Option<HpaRange>,
+    /// Pin holders per page (domains count once per area, accesses once per pin).
+    users: Vec<u32>,
+    /// Pages with at least one holder: what is charged.
+    pinned: u64,
+}
+
+/// The pages of one driver buffer.
+#[derive(Debug)]
+pub struct Pages {
+    mem: Arc<HostMemory>,
+    account: Arc<Account>,
+    /// The driver's buffer and its promise to keep it mapped.
+    buf: UserBuffer,
+    /// First byte of the first page.
+    base: HostVa,
+    npages: u64,
+    writable: bool,
+    state: Mutex<PinState>,
+}
+
+impl Pages {
+    /// The pages of `buf` (`iopt_alloc_pages`): an empty buffer → `EINVAL`, a wrapping one →
+    /// `EOVERFLOW`. Nothing is checked or pinned yet.
+    pub fn new(
+        mem: Arc<HostMemory>,
+        account: Arc<Account>,
+        buf: UserBuffer,
+        writable: bool,
+    ) -> Result<Arc<Self>, PagesError> {
+        let (va, len) = (buf.va(), buf.len());
+        let bad = |wraps| PagesError::Range { va, len, wraps };
+        if len == 0 {
+            return Err(bad(false));
+        }
+        let end = va.checked_add(len).ok_or(bad(true))?;
+        let base = va.align_down(PageSize::Size4K);
+        let end = end.align_up(PageSize::Size4K).ok_or(bad(true))?;
+        let npages = end.offset_from(base).ok_or(bad(true))? / PAGE;
+        Ok(Arc::new(Pages {
+            mem,
+            account,
+            buf,
+            base,
+            npages,
+            writable,
+            state: Mutex::new(PinState {
+                hpa: None,
+                users: Vec::new(),
+                pinned: 0,
+            }),
+        }))
+    }
+
+    /// The first page's address.
+    pub fn base(&self) -> HostVa {
+        self.base
+    }
+
+    /// Number of 4 KiB pages.
+    pub fn npages(&self) -> u64 {
+        self.npages
+    }
+
+    /// Whether devices may write through mappings of it.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Pages pinned now (and charged).
+    pub fn pinned(&self) -> u64 {
+        self.state.lock().pinned
+    }
+
+    fn check_range(&self, first: u64, last: u64) -> Result<(), PagesError> {
+        if first > last || last >= self.npages {
+            return Err(PagesError::OutOfRange {
+                first,
+                last,
+                npages: self.npages,
+            });
+        }
+        Ok(())
+    }
+
+    /// Pins pages `first..=last` for one more holder and returns the HPA of page `first`; the
+    /// pages behind it are physically contiguous. All or nothing: on error nothing is pinned or
+    /// charged.
+    pub fn pin(&self, first: u64, last: u64) -> Result<Hpa, PagesError> {
+        self.check_range(first, last)?;
+        let mut st = self.state.lock();
+        let base = match st.hpa {
+            Some(base) => base,
+            None => {
+                uvfio_memory::probe_user_range(self.base, self.npages * PAGE, self.writable).map_err(
+                    |source| PagesError::Fault {
+                        va: self.base,
+                        source,
+                    },
+                )?;
+                let base = self.mem.adopt_buffer(&self.buf).map_err(PagesError::Host)?;
+                st.hpa = Some(base);
+                st.users = vec![0; self.npages as usize];
+                base
+            }
+        };
+        let r = self.hpa_range(base, first, last)?;
+        let held = &mut st.users[first as usize..=last as usize];
+        let newly = held.iter().filter(|&&u| u == 0).count() as u64;
+        self.account.charge(newly)?;
+        if let Err(e) = self.mem.pin(r) {
+            self.account.uncharge(newly);
+            return Err(PagesError::Host(e));
+        }
+        for u in held.iter_mut() {
+            *u += 1;
+        }
+        st.pinned += newly;
+        Ok(r.start())
+    }
+
+    /// Drops one holder's pin of pages `first..=last` (which it must hold). The caller has made
+    /// sure no device can reach them any more (unmap + invalidate returned).
+    pub fn unpin(&self, first: u64, last: u64) -> Result<(), PagesError> {
+        self.check_range(first, last)?;
+        let mut st = self.state.lock();
+        let not_held = PagesError::OutOfRange {
+            first,
+            last,
+            npages: self.npages,
+        };
+        let Some(base) = st.hpa else { return Err(not_held) };
+        let held = &mut st.users[first as usize..=last as usize];
+        if held.contains(&0) {
+            return Err(not_held);
+        }
+        let r = self.hpa_range(base, first, last)?;
+        self.mem.unpin(r).map_err(PagesError::Host)?;
+        let mut freed = 0;
+        for u in held.iter_mut() {
+            *u -= 1;
+            freed += u64::from(*u == 0);
+        }
+        st.pinned -= freed;
+        self.account.uncharge(freed);
+        Ok(())
+    }
+
+    /// The HPA range of pages `first..=last` of the adopted segment at `base`.
+    fn hpa_range(&self, base: HpaRange, first: u64, last: u64) -> Result<HpaRange, PagesError> {
+        base.start()
+            .checked_add(first * PAGE)
+            .and_then(|start| HpaRange::from_start_len(start, (last - first + 1) * PAGE).ok())
+            .ok_or(PagesError::OutOfRange {
+                first,
+                last,
+                npages: self.npages,
+            })
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        if let Some(hpa) = st.hpa.take() {
+            // Every holder unpinned before the last reference went away (areas and accesses
+            // unpin before they drop theirs), so the segment is free to go.
+            debug_assert_eq!(st.pinned, 0, "Pages dropped while pinned");
+            let _ = self.mem.release(hpa);
+        }
+    }
+}

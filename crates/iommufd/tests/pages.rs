@@ -1,0 +1,172 @@
+//! `Pages`: lazy pinning, the pin_user_pages checks, per-`Pages` accounting, and that everything
+//! (pins, charge, adopted segments) returns to baseline.
+
+use std::sync::Arc;
+use uvfio_iommufd::pages::{Account, Pages, PagesError};
+use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
+use uvfio_types::{HostVa, PageSize};
+
+/// A page-aligned heap buffer that outlives every `Pages` made from it in these tests.
+struct Buffer {
+    ptr: *mut u8,
+    layout: std::alloc::Layout,
+}
+
+impl Buffer {
+    fn new(pages: usize) -> Self {
+        let layout = std::alloc::Layout::from_size_align(pages * 4096, 4096).unwrap();
+        // SAFETY: non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!ptr.is_null());
+        Buffer { ptr, layout }
+    }
+
+    fn user(&self, offset: u64, len: u64) -> UserBuffer {
+        // SAFETY: the buffer is freed only when `Buffer` drops, after the test's `Pages`.
+        unsafe { UserBuffer::new(HostVa::from_ptr(self.ptr).checked_add(offset).unwrap(), len) }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+fn memory() -> Arc<HostMemory> {
+    Arc::new(
+        HostMemory::new(MemoryConfig {
+            ram_bytes: 16 << 20,
+            ..MemoryConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
+#[test]
+fn pinning_is_lazy_charges_each_page_once_per_pages_and_returns_to_baseline() {
+    let mem = memory();
+    let account = Arc::new(Account::new(None));
+    let buf = Buffer::new(8);
+    // Unaligned start and end: the pages holding bytes 0x10..0x2010 are pages 0..=2.
+    let pages = Pages::new(
+        Arc::clone(&mem),
+        Arc::clone(&account),
+        buf.user(0x10, 0x2000),
+        true,
+    )
+    .unwrap();
+    assert_eq!(pages.npages(), 3);
+    assert_eq!(
+        mem.stats().adopted_segments,
+        0,
+        "nothing happens before the first pin"
+    );
+    let hpa = pages.pin(0, 2).unwrap();
+    assert_eq!(account.locked_pages(), 3);
+    pages.pin(1, 1).unwrap(); // a second holder of page 1: no new charge
+    assert_eq!(account.locked_pages(), 3);
+    assert_eq!(mem.pin_count(hpa.checked_add(0x1000).unwrap()).unwrap(), 2);
+    // The same buffer through a second Pages (a second IOAS_MAP) is charged again, as in Linux.
+    let again = Pages::new(Arc::clone(&mem), Arc::clone(&account), buf.user(0, 0x1000), false).unwrap();
+    again.pin(0, 0).unwrap();
+    assert_eq!(account.locked_pages(), 4);
+    again.unpin(0, 0).unwrap();
+    pages.unpin(1, 1).unwrap();
+    assert_eq!(account.locked_pages(), 3);
+    pages.unpin(0, 2).unwrap();
+    assert_eq!(account.locked_pages(), 0);
+    assert_eq!(mem.account().locked_pages, 0);
+    drop(pages);
+    drop(again);
+    assert_eq!(mem.stats().adopted_segments, 0, "segments go with the last Pages");
+}
+
+#[test]
+fn the_limit_refuses_with_enomem_and_changes_nothing() {
+    let mem = memory();
+    let account = Arc::new(Account::new(Some(2)));
+    let buf = Buffer::new(4);
+    let pages = Pages::new(
+        Arc::clone(&mem),
+        Arc::clone(&account),
+        buf.user(0, 4 * 4096),
+        true,
+    )
+    .unwrap();
+    pages.pin(0, 1).unwrap();
+    let err = pages.pin(1, 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PagesError::Limit {
+                locked: 2,
+                more: 1,
+                limit: 2
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.errno(), rustix::io::Errno::NOMEM);
+    assert_eq!(account.locked_pages(), 2);
+    assert_eq!(pages.pinned(), 2);
+    pages.pin(0, 1).unwrap(); // already charged pages need no room
+    pages.unpin(0, 1).unwrap();
+    pages.unpin(0, 1).unwrap();
+    assert_eq!(account.locked_pages(), 0);
+}
+
+#[test]
+fn pin_user_pages_checks_the_buffer() {
+    let mem = memory();
+    let account = Arc::new(Account::new(None));
+    // Page 0 of the address space is never mapped.
+    // SAFETY: nothing is ever adopted from it (the pin fails first).
+    let nowhere = unsafe { UserBuffer::new(HostVa::new(0x1000), 0x1000) };
+    let pages = Pages::new(Arc::clone(&mem), Arc::clone(&account), nowhere, false).unwrap();
+    assert_eq!(pages.pin(0, 0).unwrap_err().errno(), rustix::io::Errno::FAULT);
+    // Read-only memory (this function's code) cannot back a writable mapping.
+    let text = HostVa::from_ptr(pin_user_pages_checks_the_buffer as *const ()).align_down(PageSize::Size4K);
+    // SAFETY: program text stays mapped for the whole run.
+    let code = unsafe { UserBuffer::new(text, 0x1000) };
+    let writable = Pages::new(Arc::clone(&mem), Arc::clone(&account), code, true).unwrap();
+    assert_eq!(writable.pin(0, 0).unwrap_err().errno(), rustix::io::Errno::FAULT);
+    let readable = Pages::new(Arc::clone(&mem), Arc::clone(&account), code, false).unwrap();
+    readable.pin(0, 0).unwrap();
+    readable.unpin(0, 0).unwrap();
+    assert_eq!(account.locked_pages(), 0);
+    assert_eq!(mem.stats().adopted_segments, 1);
+    drop(readable);
+    assert_eq!(mem.stats().adopted_segments, 0);
+}
+
+#[test]
+fn bad_ranges_and_unbalanced_unpins_are_errors() {
+    let mem = memory();
+    let account = Arc::new(Account::new(None));
+    let buf = Buffer::new(2);
+    let empty = Pages::new(Arc::clone(&mem), Arc::clone(&account), buf.user(0, 0), true).unwrap_err();
+    assert_eq!(empty.errno(), rustix::io::Errno::INVAL);
+    // SAFETY: never pinned.
+    let wraps = unsafe { UserBuffer::new(HostVa::new(u64::MAX - 0xfff), 0x2000) };
+    let err = Pages::new(Arc::clone(&mem), Arc::clone(&account), wraps, true).unwrap_err();
+    assert_eq!(err.errno(), rustix::io::Errno::OVERFLOW);
+    let pages = Pages::new(
+        Arc::clone(&mem),
+        Arc::clone(&account),
+        buf.user(0, 2 * 4096),
+        true,
+    )
+    .unwrap();
+    assert_eq!(pages.pin(1, 2).unwrap_err().errno(), rustix::io::Errno::INVAL);
+    assert_eq!(pages.unpin(0, 0).unwrap_err().errno(), rustix::io::Errno::INVAL);
+    pages.pin(0, 0).unwrap();
+    assert_eq!(
+        pages.unpin(0, 1).unwrap_err().errno(),
+        rustix::io::Errno::INVAL,
+        "page 1 is not pinned"
+    );
+    assert_eq!(pages.pinned(), 1, "a refused unpin changes nothing");
+    pages.unpin(0, 0).unwrap();
+}
