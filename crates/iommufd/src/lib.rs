@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fail;
+pub mod ioas;
 pub mod iova_space;
 pub mod object;
 pub mod pages;

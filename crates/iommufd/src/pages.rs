@@ -210,6 +210,15 @@ impl Pages {
         Ok(())
     }
 
+    /// The HPA of page `page` while it is pinned by someone.
+    pub fn pinned_hpa(&self, page: u64) -> Option<Hpa> {
+        let st = self.state.lock();
+        let base = st.hpa?;
+        (*st.users.get(page as usize)? > 0)
+            .then(|| base.start().checked_add(page * PAGE))
+            .flatten()
+    }
+
     /// Pins pages `first..=last` for one more holder and returns the HPA of page `first`; the
     /// pages behind it are physically contiguous. All or nothing: on error nothing is pinned or
     /// charged.

@@ -338,7 +338,9 @@ impl HostMemory {
             .checked_add(buf.len)
             .and_then(|e| e.align_up(uvfio_types::PageSize::Size4K))
             .ok_or(MemoryError::InvalidLength { len: buf.len })?;
-        let len = end.offset_from(start).ok_or(MemoryError::InvalidLength { len: buf.len })?;
+        let len = end
+            .offset_from(start)
+            .ok_or(MemoryError::InvalidLength { len: buf.len })?;
         let addr = usize::try_from(start.raw()).map_err(|_| MemoryError::BadHostAddress { va: start })?;
         let ptr = std::ptr::with_exposed_provenance_mut::<u8>(addr);
         // SAFETY: whoever made `buf` promised (`UserBuffer::new`) that its bytes stay mapped while
