@@ -1,0 +1,161 @@
+//! One open `/dev/iommu`: the object table, the account its pins are charged to, and the ioctl
+//! entry that decodes a request ([`crate::uapi`]) and hands it to its handler (one file per
+//! command group under `ctx/`).
+//!
+//! Memory of the caller (arrays behind user pointers, the buffers it maps) is reached through the
+//! [`UserMemory`] seam: the host implements it over this process's own memory; tests implement it
+//! over buffers of their own.
+
+mod ioas_cmds;
+
+use crate::fail::FailPoints;
+use crate::ioas::{IoPageTable, IoasError};
+use crate::object::{ObjectError, ObjectTable, ObjectType, TableObject};
+use crate::pages::Account;
+use crate::uapi::{IommufdCmd, UapiError, UserPtr};
+use std::sync::Arc;
+use uvfio_memory::{HostMemory, UserBuffer};
+use uvfio_types::HostVa;
+
+/// The caller's memory, as the kernel reaches it with `copy_from_user` / `copy_to_user` and
+/// `pin_user_pages`.
+pub trait UserMemory {
+    /// Copies `buf.len()` bytes from the caller's `ptr` (`EFAULT` if they are not readable).
+    fn read(&self, ptr: UserPtr, buf: &mut [u8]) -> Result<(), UserFault>;
+    /// Copies `buf` to the caller's `ptr` (`EFAULT` if not writable).
+    fn write(&self, ptr: UserPtr, buf: &[u8]) -> Result<(), UserFault>;
+    /// The caller's buffer `[va, va + len)` for `IOMMU_IOAS_MAP`, with the implementation's
+    /// promise (see [`UserBuffer::new`]) that it stays mapped while mapped into an IOAS.
+    fn buffer(&self, va: HostVa, len: u64) -> UserBuffer;
+}
+
+/// A copy to or from the caller's memory failed (`EFAULT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("bad user address {ptr:#x} ({len} bytes)")]
+pub struct UserFault {
+    /// The address.
+    pub ptr: u64,
+    /// The length.
+    pub len: usize,
+}
+
+/// What an object id names.
+#[derive(Debug, Clone)]
+pub enum Object {
+    /// An I/O address space.
+    Ioas(Arc<IoPageTable>),
+}
+
+impl TableObject for Object {
+    fn object_type(&self) -> ObjectType {
+        match self {
+            Object::Ioas(_) => ObjectType::Ioas,
+        }
+    }
+}
+
+/// Errors of an ioctl on `/dev/iommu`.
+#[derive(Debug, thiserror::Error)]
+pub enum IommufdError {
+    /// The request or its struct was refused before any object was looked up.
+    #[error("bad request")]
+    Uapi(#[from] UapiError),
+    /// An object lookup, reservation or destroy failed.
+    #[error("object")]
+    Object(#[from] ObjectError),
+    /// The IOAS refused.
+    #[error("IOAS")]
+    Ioas(#[from] IoasError),
+    /// A copy from or to the caller's memory failed.
+    #[error("user memory")]
+    User(#[from] UserFault),
+    /// A command this context does not serve yet (it answers as an unknown request would).
+    #[error("{0} is not served yet")]
+    NotServed(&'static str),
+}
+
+impl IommufdError {
+    /// The errno the ioctl returns: the one boundary where errors become numbers.
+    pub fn errno(&self) -> rustix::io::Errno {
+        use rustix::io::Errno;
+        match self {
+            IommufdError::Uapi(e) => e.errno(),
+            IommufdError::Object(e) => e.errno(),
+            IommufdError::Ioas(e) => e.errno(),
+            IommufdError::User(_) => Errno::FAULT,
+            IommufdError::NotServed(_) => Errno::NOTTY,
+        }
+    }
+}
+
+/// One iommufd context (an open `/dev/iommu`).
+#[derive(Debug)]
+pub struct Iommufd {
+    mem: Arc<HostMemory>,
+    account: Arc<Account>,
+    fail: Arc<FailPoints>,
+    objects: ObjectTable<Object>,
+}
+
+impl Iommufd {
+    /// A context over `mem`, charging pins to `account`.
+    pub fn new(mem: Arc<HostMemory>, account: Arc<Account>) -> Self {
+        let fail = Arc::new(FailPoints::default());
+        Iommufd {
+            mem,
+            account,
+            objects: ObjectTable::new(Arc::clone(&fail)),
+            fail,
+        }
+    }
+
+    /// The fault-injection points of this context (for `iommufd_fail_nth`-style tests).
+    pub fn fail_points(&self) -> &Arc<FailPoints> {
+        &self.fail
+    }
+
+    /// The object table.
+    pub fn objects(&self) -> &ObjectTable<Object> {
+        &self.objects
+    }
+
+    /// The account this context charges.
+    pub fn account(&self) -> &Arc<Account> {
+        &self.account
+    }
+
+    /// `ioctl(fd, request, arg)`: decodes, runs the handler, writes the reply into `arg`.
+    pub fn ioctl(&self, request: u32, arg: &mut [u8], user: &dyn UserMemory) -> Result<(), IommufdError> {
+        match crate::uapi::decode(request, arg)? {
+            IommufdCmd::Destroy(cmd) => {
+                drop(self.objects.destroy(cmd.id)?);
+                Ok(())
+            }
+            IommufdCmd::IoasAlloc(_) => self.ioas_alloc(arg),
+            IommufdCmd::IoasMap(cmd) => self.ioas_map(&cmd, arg, user),
+            IommufdCmd::IoasUnmap(cmd) => self.ioas_unmap(&cmd, arg),
+            IommufdCmd::IoasIovaRanges(cmd) => self.ioas_iova_ranges(&cmd, arg, user),
+            IommufdCmd::IoasAllowIovas(cmd) => self.ioas_allow_iovas(&cmd, user),
+            IommufdCmd::IoasCopy(_) => Err(IommufdError::NotServed("IOMMU_IOAS_COPY")),
+            IommufdCmd::IoasMapFile(_) => Err(IommufdError::NotServed("IOMMU_IOAS_MAP_FILE")),
+            IommufdCmd::Option(_) => Err(IommufdError::NotServed("IOMMU_OPTION")),
+            IommufdCmd::VfioIoas(_) => Err(IommufdError::NotServed("IOMMU_VFIO_IOAS")),
+            IommufdCmd::HwptAlloc(_) => Err(IommufdError::NotServed("IOMMU_HWPT_ALLOC")),
+            IommufdCmd::GetHwInfo(_) => Err(IommufdError::NotServed("IOMMU_GET_HW_INFO")),
+            IommufdCmd::Test(_) => Err(IommufdError::NotServed("IOMMU_TEST_CMD")),
+        }
+    }
+
+    /// The IOAS `id` (`ENOENT` if there is none or it is something else).
+    fn ioas(&self, id: u32) -> Result<Arc<IoPageTable>, IommufdError> {
+        match self.objects.get(id, Some(ObjectType::Ioas))? {
+            Object::Ioas(ioas) => Ok(ioas),
+        }
+    }
+
+    /// Closes the context: every object goes, in dependency order. Returns the objects something
+    /// outside still held (none, unless there is a leak).
+    pub fn close(&self) -> Vec<(crate::object::ObjectId, ObjectType)> {
+        self.objects.destroy_all()
+    }
+}
