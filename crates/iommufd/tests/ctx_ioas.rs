@@ -140,7 +140,6 @@ fn unmap(fd: &Fd, user: &TestUser, ioas: u32, iova: u64, len: u64) -> Result<u64
         ioas_id: ioas,
         iova,
         length: len,
-        ..FromZeros::new_zeroed()
     };
     ioctl(fd, user, IOMMU_IOAS_UNMAP, &mut cmd).map(|()| cmd.length)
 }
