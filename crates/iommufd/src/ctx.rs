@@ -7,6 +7,7 @@
 //! over buffers of their own.
 
 mod ioas_cmds;
+mod option_cmds;
 
 use crate::fail::FailPoints;
 use crate::ioas::{IoPageTable, IoasError};
@@ -69,6 +70,12 @@ pub enum IommufdError {
     /// A copy from or to the caller's memory failed.
     #[error("user memory")]
     User(#[from] UserFault),
+    /// The opener lacks the capability the command needs (`EPERM`).
+    #[error("not permitted: {0}")]
+    NotPermitted(&'static str),
+    /// The context is in a state that forbids the command (`EBUSY`).
+    #[error("busy: {0}")]
+    Busy(&'static str),
     /// A command this context does not serve yet (it answers as an unknown request would).
     #[error("{0} is not served yet")]
     NotServed(&'static str),
@@ -83,27 +90,52 @@ impl IommufdError {
             IommufdError::Object(e) => e.errno(),
             IommufdError::Ioas(e) => e.errno(),
             IommufdError::User(_) => Errno::FAULT,
+            IommufdError::NotPermitted(_) => Errno::PERM,
+            IommufdError::Busy(_) => Errno::BUSY,
             IommufdError::NotServed(_) => Errno::NOTTY,
         }
     }
+}
+
+/// What the opener of `/dev/iommu` may do (the capabilities Linux checks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// `CAP_SYS_RESOURCE`: may change `IOMMU_OPTION_RLIMIT_MODE`.
+    pub sys_resource: bool,
+}
+
+/// The locked-memory accounts pins may be charged to (`enum iopt_pages_account_mode`).
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    /// The user's `RLIMIT_MEMLOCK` account (`IOPT_PAGES_ACCOUNT_USER`, the default), shared by every
+    /// context of the same user.
+    pub user: Arc<Account>,
+    /// The process's `mm->locked_vm` (`IOPT_PAGES_ACCOUNT_MM`, what type1 VFIO charges).
+    pub mm: Arc<Account>,
 }
 
 /// One iommufd context (an open `/dev/iommu`).
 #[derive(Debug)]
 pub struct Iommufd {
     mem: Arc<HostMemory>,
-    account: Arc<Account>,
+    accounts: Accounts,
+    creds: Credentials,
+    /// Charge the process (`mm`) rather than the user: `IOMMU_OPTION_RLIMIT_MODE` = 1.
+    account_mm: parking_lot::Mutex<bool>,
     fail: Arc<FailPoints>,
     objects: ObjectTable<Object>,
 }
 
 impl Iommufd {
-    /// A context over `mem`, charging pins to `account`.
-    pub fn new(mem: Arc<HostMemory>, account: Arc<Account>) -> Self {
+    /// A context over `mem`, charging pins to the user's account until `IOMMU_OPTION_RLIMIT_MODE`
+    /// says otherwise.
+    pub fn new(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials) -> Self {
         let fail = Arc::new(FailPoints::default());
         Iommufd {
             mem,
-            account,
+            accounts,
+            creds,
+            account_mm: parking_lot::Mutex::new(false),
             objects: ObjectTable::new(Arc::clone(&fail)),
             fail,
         }
@@ -119,9 +151,13 @@ impl Iommufd {
         &self.objects
     }
 
-    /// The account this context charges.
+    /// The account new mappings charge (the mode can change only while there are no objects).
     pub fn account(&self) -> &Arc<Account> {
-        &self.account
+        if *self.account_mm.lock() {
+            &self.accounts.mm
+        } else {
+            &self.accounts.user
+        }
     }
 
     /// `ioctl(fd, request, arg)`: decodes, runs the handler, writes the reply into `arg`.
@@ -138,7 +174,7 @@ impl Iommufd {
             IommufdCmd::IoasAllowIovas(cmd) => self.ioas_allow_iovas(&cmd, user),
             IommufdCmd::IoasCopy(_) => Err(IommufdError::NotServed("IOMMU_IOAS_COPY")),
             IommufdCmd::IoasMapFile(_) => Err(IommufdError::NotServed("IOMMU_IOAS_MAP_FILE")),
-            IommufdCmd::Option(_) => Err(IommufdError::NotServed("IOMMU_OPTION")),
+            IommufdCmd::Option(cmd) => self.option(&cmd, arg),
             IommufdCmd::VfioIoas(_) => Err(IommufdError::NotServed("IOMMU_VFIO_IOAS")),
             IommufdCmd::HwptAlloc(_) => Err(IommufdError::NotServed("IOMMU_HWPT_ALLOC")),
             IommufdCmd::GetHwInfo(_) => Err(IommufdError::NotServed("IOMMU_GET_HW_INFO")),

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use uvfio_abi::iommufd::{
     IOMMU_DESTROY, IOMMU_IOAS_ALLOC, IOMMU_IOAS_ALLOW_IOVAS, IOMMU_IOAS_IOVA_RANGES, IOMMU_IOAS_MAP,
     IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP,
-    IommuDestroy, IommuIoasAlloc, IommuIoasAllowIovas, IommuIoasIovaRanges, IommuIoasMap, IommuIoasUnmap,
-    IommuIovaRange,
+    IOMMU_OPTION, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IommuDestroy,
+    IommuIoasAlloc, IommuIoasAllowIovas, IommuIoasIovaRanges, IommuIoasMap, IommuIoasUnmap, IommuIovaRange,
+    IommuOption,
 };
-use uvfio_iommufd::ctx::{Iommufd, UserFault, UserMemory};
+use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd, UserFault, UserMemory};
 use uvfio_iommufd::pages::Account;
 use uvfio_iommufd::uapi::UserPtr;
 use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
@@ -73,7 +74,7 @@ struct Fd {
     mem: Arc<HostMemory>,
 }
 
-fn open() -> Fd {
+fn open_with(creds: Credentials) -> Fd {
     let mem = Arc::new(
         HostMemory::new(MemoryConfig {
             ram_bytes: 64 << 20,
@@ -81,11 +82,18 @@ fn open() -> Fd {
         })
         .unwrap(),
     );
-    let account = Arc::new(Account::new(None));
+    let accounts = Accounts {
+        user: Arc::new(Account::new(None)),
+        mm: Arc::new(Account::new(None)),
+    };
     Fd {
-        ctx: Iommufd::new(Arc::clone(&mem), account),
+        ctx: Iommufd::new(Arc::clone(&mem), accounts, creds),
         mem,
     }
+}
+
+fn open() -> Fd {
+    open_with(Credentials::default())
 }
 
 fn ioctl<T: IntoBytes + FromBytes + zerocopy::Immutable>(
@@ -318,5 +326,45 @@ fn close_tears_everything_down() {
         map(&fd, &user, ioas, buf, 8 * 4096, None).unwrap();
     }
     assert_eq!(fd.ctx.objects().len(), 3);
+    closed_clean(&fd);
+}
+
+fn rlimit_mode(fd: &Fd, user: &TestUser, op: u16, val64: u64) -> Result<u64, rustix::io::Errno> {
+    let mut cmd = IommuOption {
+        size: size_of::<IommuOption>() as u32,
+        option_id: IOMMU_OPTION_RLIMIT_MODE,
+        op,
+        val64,
+        ..FromZeros::new_zeroed()
+    };
+    ioctl(fd, user, IOMMU_OPTION, &mut cmd).map(|()| cmd.val64)
+}
+
+/// `TEST_F(iommufd, global_options)`'s RLIMIT_MODE part: get, set, the capability and the
+/// "no objects yet" rule.
+#[test]
+fn iommufd_rlimit_mode() {
+    let user = TestUser::new();
+    let fd = open();
+    assert_eq!(rlimit_mode(&fd, &user, IOMMU_OPTION_OP_GET, 0), Ok(0));
+    assert_eq!(
+        rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 1),
+        Err(rustix::io::Errno::PERM)
+    );
+    let fd = open_with(Credentials { sys_resource: true });
+    assert_eq!(
+        rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 2),
+        Err(rustix::io::Errno::INVAL)
+    );
+    assert_eq!(rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 1), Ok(1));
+    assert_eq!(rlimit_mode(&fd, &user, IOMMU_OPTION_OP_GET, 0), Ok(1));
+    let ioas = ioas_alloc(&fd, &user);
+    assert_eq!(
+        rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 0),
+        Err(rustix::io::Errno::BUSY)
+    );
+    destroy(&fd, &user, ioas).unwrap();
+    assert_eq!(rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 0), Ok(0));
+    assert_eq!(rlimit_mode(&fd, &user, 7, 0), Err(rustix::io::Errno::OPNOTSUPP));
     closed_clean(&fd);
 }

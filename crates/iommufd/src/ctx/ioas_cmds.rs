@@ -21,7 +21,7 @@ impl Iommufd {
         IoasAlloc::encode_reply(arg, reservation.id())?;
         let ioas = IoPageTable::new(
             Arc::clone(&self.mem),
-            Arc::clone(&self.account),
+            Arc::clone(self.account()),
             Arc::clone(&self.fail),
         );
         reservation.finalize(Object::Ioas(Arc::new(ioas)));
