@@ -11,6 +11,7 @@
 //! (`iopt_pages_update_pinned`): two separate maps of one buffer are charged twice, a copy is not.
 
 use parking_lot::Mutex;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use uvfio_memory::{HostMemory, MemoryError, UserBuffer};
@@ -132,18 +133,38 @@ struct PinState {
     pinned: u64,
 }
 
+/// Where a `Pages`' memory comes from.
+#[derive(Debug)]
+enum Source {
+    /// A buffer of this process (`IOMMU_IOAS_MAP`), with the driver's promise to keep it mapped;
+    /// `base` is its first page.
+    User { buf: UserBuffer, base: HostVa },
+    /// A range of a memfd (`IOMMU_IOAS_MAP_FILE`); `first_page` is the file offset of its first
+    /// page. The file stays open as long as the `Pages` does, so its pages cannot go away.
+    File { fd: OwnedFd, first_page: u64 },
+}
+
 /// The pages of one driver buffer.
 #[derive(Debug)]
 pub struct Pages {
     mem: Arc<HostMemory>,
     account: Arc<Account>,
-    /// The driver's buffer and its promise to keep it mapped.
-    buf: UserBuffer,
-    /// First byte of the first page.
-    base: HostVa,
+    source: Source,
     npages: u64,
     writable: bool,
     state: Mutex<PinState>,
+}
+
+/// The 4 KiB pages holding `len` bytes at `start`: (first page's start, page count), or the
+/// Linux errno class (`EINVAL` for empty, `EOVERFLOW` for wrapping).
+fn page_cover(start: u64, len: u64) -> Result<(u64, u64), bool> {
+    if len == 0 {
+        return Err(false);
+    }
+    let end = start.checked_add(len).ok_or(true)?;
+    let first = start & !(PAGE - 1);
+    let end = end.checked_add(PAGE - 1).ok_or(true)? & !(PAGE - 1);
+    Ok((first, (end - first) / PAGE))
 }
 
 impl Pages {
@@ -156,32 +177,80 @@ impl Pages {
         writable: bool,
     ) -> Result<Arc<Self>, PagesError> {
         let (va, len) = (buf.va(), buf.len());
-        let bad = |wraps| PagesError::Range { va, len, wraps };
-        if len == 0 {
-            return Err(bad(false));
-        }
-        let end = va.checked_add(len).ok_or(bad(true))?;
-        let base = va.align_down(PageSize::Size4K);
-        let end = end.align_up(PageSize::Size4K).ok_or(bad(true))?;
-        let npages = end.offset_from(base).ok_or(bad(true))? / PAGE;
-        Ok(Arc::new(Pages {
-            mem,
-            account,
+        let (first, npages) =
+            page_cover(va.raw(), len).map_err(|wraps| PagesError::Range { va, len, wraps })?;
+        let source = Source::User {
             buf,
-            base,
-            npages,
-            writable,
-            state: Mutex::new(PinState {
-                hpa: None,
-                users: Vec::new(),
-                pinned: 0,
-            }),
-        }))
+            base: HostVa::new(first),
+        };
+        Ok(Self::with_source(mem, account, source, npages, writable))
     }
 
-    /// The first page's address.
-    pub fn base(&self) -> HostVa {
-        self.base
+    /// The pages of `len` bytes at `offset` of the memfd `fd` (`iopt_alloc_file_pages`), with the
+    /// same range rules as [`Pages::new`]. The file is checked (size, mappable) at the first pin.
+    pub fn from_file(
+        mem: Arc<HostMemory>,
+        account: Arc<Account>,
+        fd: OwnedFd,
+        offset: u64,
+        len: u64,
+        writable: bool,
+    ) -> Result<Arc<Self>, PagesError> {
+        let (first, npages) = page_cover(offset, len).map_err(|wraps| PagesError::Range {
+            va: HostVa::new(offset),
+            len,
+            wraps,
+        })?;
+        let source = Source::File {
+            fd,
+            first_page: first,
+        };
+        Ok(Self::with_source(mem, account, source, npages, writable))
+    }
+
+    fn with_source(
+        mem: Arc<HostMemory>,
+        account: Arc<Account>,
+        source: Source,
+        npages: u64,
+        writable: bool,
+    ) -> Arc<Self> {
+        let state = Mutex::new(PinState {
+            hpa: None,
+            users: Vec::new(),
+            pinned: 0,
+        });
+        Arc::new(Pages {
+            mem,
+            account,
+            source,
+            npages,
+            writable,
+            state,
+        })
+    }
+
+    /// Makes the whole buffer part of the host's physical address space (its first pin).
+    fn attach_to_host(&self) -> Result<HpaRange, PagesError> {
+        let len = self.npages * PAGE;
+        match &self.source {
+            Source::User { buf, base } => {
+                uvfio_memory::probe_user_range(*base, len, self.writable)
+                    .map_err(|source| PagesError::Fault { va: *base, source })?;
+                self.mem.adopt_buffer(buf).map_err(PagesError::Host)
+            }
+            Source::File { fd, first_page } => {
+                let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| {
+                    PagesError::Host(MemoryError::Os {
+                        call: "dup",
+                        source: e,
+                    })
+                })?;
+                self.mem
+                    .add_fd_segment(dup, *first_page, len, self.writable)
+                    .map_err(PagesError::Host)
+            }
+        }
     }
 
     /// Number of 4 KiB pages.
@@ -228,13 +297,7 @@ impl Pages {
         let base = match st.hpa {
             Some(base) => base,
             None => {
-                uvfio_memory::probe_user_range(self.base, self.npages * PAGE, self.writable).map_err(
-                    |source| PagesError::Fault {
-                        va: self.base,
-                        source,
-                    },
-                )?;
-                let base = self.mem.adopt_buffer(&self.buf).map_err(PagesError::Host)?;
+                let base = self.attach_to_host()?;
                 st.hpa = Some(base);
                 st.users = vec![0; self.npages as usize];
                 base

@@ -170,3 +170,52 @@ fn bad_ranges_and_unbalanced_unpins_are_errors() {
     assert_eq!(pages.pinned(), 1, "a refused unpin changes nothing");
     pages.unpin(0, 0).unwrap();
 }
+
+#[test]
+fn memfd_pages_map_the_file_and_go_with_it() {
+    use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
+    let mem = memory();
+    let account = Arc::new(Account::new(None));
+    let fd = memfd_create("pages-test", MemfdFlags::CLOEXEC).unwrap();
+    ftruncate(&fd, 4 * 4096).unwrap();
+    rustix::io::pwrite(&fd, b"hello", 0x1010).unwrap();
+    // Bytes 0x1010..0x3010 of the file: pages 1..=3 of it.
+    let pages = Pages::from_file(
+        Arc::clone(&mem),
+        Arc::clone(&account),
+        fd.try_clone().unwrap(),
+        0x1010,
+        0x2000,
+        true,
+    )
+    .unwrap();
+    assert_eq!(pages.npages(), 3);
+    let hpa = pages.pin(0, 2).unwrap();
+    assert_eq!(account.locked_pages(), 3);
+    let mut got = [0u8; 5];
+    mem.read(hpa.checked_add(0x10).unwrap(), &mut got).unwrap();
+    assert_eq!(&got, b"hello", "the first page of the Pages is the file's page 1");
+    mem.write(hpa.checked_add(0x2000).unwrap(), b"dma").unwrap();
+    let mut back = [0u8; 3];
+    rustix::io::pread(&fd, &mut back, 0x3000).unwrap();
+    assert_eq!(&back, b"dma", "device writes land in the file");
+    pages.unpin(0, 2).unwrap();
+    assert_eq!(mem.stats().fd_segments, 1);
+    drop(pages);
+    assert_eq!(mem.stats().fd_segments, 0);
+    assert_eq!(account.locked_pages(), 0);
+    // A range past the end of the file fails at the pin, leaving nothing behind.
+    let short = Pages::from_file(
+        Arc::clone(&mem),
+        Arc::clone(&account),
+        fd,
+        3 * 4096,
+        2 * 4096,
+        false,
+    )
+    .unwrap();
+    let err = short.pin(0, 1).unwrap_err();
+    assert_eq!(err.errno(), rustix::io::Errno::INVAL, "{err}");
+    assert_eq!(account.locked_pages(), 0);
+    assert_eq!(mem.stats().fd_segments, 0);
+}
