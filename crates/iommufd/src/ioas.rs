@@ -1,5 +1,6 @@
 //! The IOAS's page table (Linux `struct io_pagetable`): the IOVA space of an IOAS, the `Pages`
-//! behind each area, and the domains that carry its mappings.
+//! behind each area, the domains that carry its mappings, and the accesses that reach its pages
+//! without a domain.
 //!
 //! Every domain attached to an IOAS maps every area of it (seed 004's domain sharing: one address
 //! space, many devices and domains). While at least one domain is attached, each area holds one
@@ -8,58 +9,36 @@
 //! DMA can reach the pages any more), and only then unpins — the order the unmap guarantee needs.
 //! Every operation is all or nothing: a failure at any step (including an injected one) undoes
 //! the steps before it.
+//!
+//! Two more ways in, both Linux's:
+//!
+//! - [`IoPageTable::copy_from`] (`IOMMU_IOAS_COPY`): new areas over the very `Pages` of existing
+//!   ones (`iopt_get_pages` + `iopt_map_pages`), so a copy costs no new locked memory;
+//! - accesses (`iommufd_access_*`: [`IoPageTable::add_access`], [`IoPageTable::pin_for_access`],
+//!   [`IoPageTable::access_rw`]): an emulated device without a domain of its own pins pages of
+//!   the IOAS, or reads and writes them; an unmap of a range an access still pins first tells it
+//!   to let go ([`AccessNotify::unmap`], outside the IOAS lock) and then retries.
+
+mod access;
+mod copy;
+mod domains;
+mod error;
+
+pub use access::{AccessId, AccessNotify};
+pub use error::IoasError;
 
 use crate::fail::{FailPoints, Site};
-use crate::iova_space::{AreaId, IovaSpace, IovaSpaceError, Piece, Placement, ReserveOwner, SourceAddr};
-use crate::pages::{Account, Pages, PagesError};
+use crate::iova_space::{AreaId, IovaSpace, IovaSpaceError, Piece, Placement, SourceAddr};
+use crate::pages::{Account, Pages};
+use access::AccessEntry;
 use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use uvfio_iommu::{Domain, Invalidation, IommuError};
+use uvfio_iommu::{Domain, Invalidation};
 use uvfio_memory::{HostMemory, UserBuffer};
 use uvfio_types::{Access, Alignment, Iova, IovaRange, PageSize};
 
 const PAGE: u64 = PageSize::Size4K.bytes();
-
-/// Errors of IOAS operations.
-#[derive(Debug, thiserror::Error)]
-pub enum IoasError {
-    /// The IOVA bookkeeping refused.
-    #[error("IOVA space")]
-    Iova(#[from] IovaSpaceError),
-    /// Pinning or accounting failed.
-    #[error("pinning")]
-    Pages(#[from] PagesError),
-    /// A domain refused a map or an unmap.
-    #[error("domain")]
-    Domain(#[from] IommuError),
-    /// A fault-injection point failed this step.
-    #[error("injected failure at {0:?}")]
-    Injected(Site),
-    /// The mapping asks for neither read nor write.
-    #[error("a mapping must allow reads or writes")]
-    NoAccess,
-    /// The domain is attached already.
-    #[error("domain already attached")]
-    AlreadyAttached,
-    /// The domain is not attached.
-    #[error("domain not attached")]
-    NotAttached,
-}
-
-impl IoasError {
-    /// The errno Linux returns.
-    pub fn errno(&self) -> rustix::io::Errno {
-        use rustix::io::Errno;
-        match self {
-            IoasError::Iova(e) => e.errno(),
-            IoasError::Pages(e) => e.errno(),
-            IoasError::Domain(e) => e.errno(),
-            IoasError::Injected(_) => Errno::NOMEM,
-            IoasError::NoAccess | IoasError::NotAttached => Errno::INVAL,
-            IoasError::AlreadyAttached => Errno::EXIST,
-        }
-    }
-}
 
 /// What an area maps: a slice of a `Pages`.
 #[derive(Debug, Clone)]
@@ -68,11 +47,30 @@ pub struct AreaData {
     pub pages: Arc<Pages>,
     /// Offset of the area's first byte from the first byte of `pages`' first page.
     pub start_byte: u64,
+    /// The source address of `pages`' first page (the user VA of the map, page aligned, or the
+    /// file offset of its first page): a copy's pieces start at `source_base + start_byte`.
+    source_base: u64,
     /// What devices may do.
     pub prot: Access,
+    /// Access pins on this area (`area->num_accesses`): while non-zero an unmap must notify.
+    accesses: u32,
+    /// Set while an unmap waits for accesses to let go (`area->prevent_access`): new access pins
+    /// and reads/writes are refused.
+    prevent_access: bool,
 }
 
 impl AreaData {
+    fn new(pages: Arc<Pages>, source_base: u64, start_byte: u64, prot: Access) -> Self {
+        AreaData {
+            pages,
+            start_byte,
+            source_base,
+            prot,
+            accesses: 0,
+            prevent_access: false,
+        }
+    }
+
     /// The pages `first..=last` of `pages` that an area of `len` bytes covers.
     fn page_span(&self, len: u64) -> (u64, u64) {
         let first = self.start_byte / PAGE;
@@ -81,13 +79,105 @@ impl AreaData {
     }
 }
 
+/// The part of one area that a contiguous walk covers (Linux `iopt_area_contig_iter`).
+#[derive(Debug, Clone)]
+struct Slice {
+    area_id: AreaId,
+    /// The whole area.
+    area: IovaRange,
+    /// The part of the walked range inside it.
+    range: IovaRange,
+    data: AreaData,
+}
+
+impl Slice {
+    /// `iopt_area_start_byte(area, iova)`: the byte of `pages` that `iova` maps.
+    fn start_byte_at(&self, iova: Iova) -> u64 {
+        self.data.start_byte + iova.offset_from(self.area.start()).unwrap_or(0)
+    }
+
+    fn len(&self) -> u64 {
+        self.range.len_minus_one() + 1
+    }
+
+    /// The pages of `pages` the slice touches.
+    fn page_span(&self) -> (u64, u64) {
+        let first = self.start_byte_at(self.range.start()) / PAGE;
+        (first, self.start_byte_at(self.range.last()) / PAGE)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     space: IovaSpace<AreaData>,
     domains: Vec<Arc<Domain>>,
+    accesses: BTreeMap<AccessId, AccessEntry>,
 }
 
-/// One IOAS's mappings and the domains that carry them.
+impl Inner {
+    /// The areas covering `range` from its first byte on, as long as each starts where the one
+    /// before ended; `true` if they reach `range.last()` (`iopt_for_each_contig_area` and
+    /// `iopt_area_contig_done`).
+    fn contiguous(&self, range: IovaRange) -> (Vec<Slice>, bool) {
+        let mut out = Vec::new();
+        let mut cursor = range.start();
+        loop {
+            let Some((area_id, area, data)) = self.space.area_at(cursor) else {
+                return (out, false);
+            };
+            let last = area.last().min(range.last());
+            let Ok(part) = IovaRange::new(cursor, last) else {
+                return (out, false);
+            };
+            out.push(Slice {
+                area_id,
+                area,
+                range: part,
+                data: data.clone(),
+            });
+            if last == range.last() {
+                return (out, true);
+            }
+            match last.checked_add(1) {
+                Some(next) => cursor = next,
+                None => return (out, false),
+            }
+        }
+    }
+
+    /// Unmaps `areas` from every domain, invalidates, and unpins: after this no DMA reaches them.
+    fn retire(&self, areas: impl Iterator<Item = (IovaRange, AreaData)>) -> u64 {
+        let mut bytes = 0;
+        for (range, data) in areas {
+            for domain in &self.domains {
+                // Areas were mapped whole into every domain; unmapping cannot fail for a range
+                // below the domain's width, and invalidation of a paging domain cannot either.
+                let _ = domain.unmap(range);
+                let _ = domain.invalidate(Invalidation::Range(range));
+            }
+            if !self.domains.is_empty() {
+                let (first, last) = data.page_span(range.len_minus_one() + 1);
+                let _ = data.pages.unpin(first, last);
+            }
+            bytes += range.len_minus_one() + 1;
+        }
+        bytes
+    }
+
+    /// The IOVA alignment the domains and accesses need (Linux `iopt_calculate_iova_alignment`):
+    /// `PAGE_SIZE` with any domain or any access that pins pages, else 1. A raise is checked
+    /// against the areas (`EADDRINUSE`); a lowering always succeeds.
+    fn recalc_alignment(&mut self) -> Result<(), IovaSpaceError> {
+        let needs_page = !self.domains.is_empty() || self.accesses.values().any(|a| a.needs_pin_pages);
+        let bytes = if needs_page { PAGE } else { 1 };
+        match Alignment::new(bytes) {
+            Ok(alignment) => self.space.set_iova_alignment(alignment),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// One IOAS's mappings, the domains that carry them and the accesses that use them.
 #[derive(Debug)]
 pub struct IoPageTable {
     mem: Arc<HostMemory>,
@@ -96,9 +186,13 @@ pub struct IoPageTable {
     inner: Mutex<Inner>,
 }
 
-/// Reservation owner for the part of the IOVA space outside a domain's aperture.
-fn aperture_owner(domain: &Domain) -> ReserveOwner {
-    ReserveOwner(u64::from(domain.id().0) | 1 << 63)
+/// Which areas an unmap takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnmapScope {
+    /// Those inside the range; an area it cuts or an empty range is `ENOENT`.
+    Range(IovaRange),
+    /// Every area; an empty IOAS is fine.
+    All,
 }
 
 impl IoPageTable {
@@ -124,11 +218,8 @@ impl IoPageTable {
             prot.contains(Access::WRITE),
         )?;
         let start_byte = buf.va().page_offset(PageSize::Size4K);
-        let data = AreaData {
-            pages,
-            start_byte,
-            prot,
-        };
+        let base = buf.va().align_down(PageSize::Size4K).raw();
+        let data = AreaData::new(pages, base, start_byte, prot);
         let mut inner = self.inner.lock();
         self.fail.step(Site::IovaAlloc).map_err(IoasError::Injected)?;
         let piece = Piece {
@@ -148,37 +239,102 @@ impl IoPageTable {
     }
 
     /// `IOMMU_IOAS_UNMAP`: removes every area inside `range` (an area the range cuts: `ENOENT`,
-    /// nothing removed). Returns the bytes unmapped.
+    /// nothing removed). Accesses pinning any of those areas are told to let go first; one that
+    /// does not makes the unmap fail with `EDEADLK`, nothing removed. Returns the bytes unmapped.
     pub fn unmap(&self, range: IovaRange) -> Result<u64, IoasError> {
-        let mut inner = self.inner.lock();
-        let removed = inner.space.remove_range(range)?;
-        Ok(self.retire(&inner, removed.into_iter().map(|(_, r, d)| (r, d))))
+        self.unmap_scope(UnmapScope::Range(range))
     }
 
-    /// `IOMMU_IOAS_UNMAP` of `0..=u64::MAX`: removes everything (an empty IOAS is fine).
+    /// `IOMMU_IOAS_UNMAP` of `0..=u64::MAX` (`iopt_unmap_all`): removes everything (an empty IOAS
+    /// is fine), `EDEADLK` (nothing removed) if an access keeps an area pinned after being told to
+    /// let go.
+    pub fn try_unmap_all(&self) -> Result<u64, IoasError> {
+        self.unmap_scope(UnmapScope::All)
+    }
+
+    /// [`try_unmap_all`](Self::try_unmap_all) for callers that cannot fail: an area an access
+    /// still pins after its notification stays mapped and is not counted; every other area goes.
     pub fn unmap_all(&self) -> u64 {
-        let mut inner = self.inner.lock();
-        let removed = inner.space.remove_all();
-        self.retire(&inner, removed.into_iter().map(|(_, r, d)| (r, d)))
+        let mut inner = match self.notify_until_released(UnmapScope::All) {
+            Ok(inner) => inner,
+            // The stuck areas' marks are cleared; they stay, the rest goes.
+            Err((inner, _stuck)) => inner,
+        };
+        let free: Vec<AreaId> = inner
+            .space
+            .areas()
+            .filter(|(_, _, d)| d.accesses == 0)
+            .map(|(id, _, _)| id)
+            .collect();
+        let removed: Vec<(IovaRange, AreaData)> = free
+            .into_iter()
+            .filter_map(|id| inner.space.remove_area(id))
+            .collect();
+        inner.retire(removed.into_iter())
     }
 
-    /// Unmaps `areas` from every domain, invalidates, and unpins: after this no DMA reaches them.
-    fn retire(&self, inner: &Inner, areas: impl Iterator<Item = (IovaRange, AreaData)>) -> u64 {
-        let mut bytes = 0;
-        for (range, data) in areas {
-            for domain in &inner.domains {
-                // Areas were mapped whole into every domain; unmapping cannot fail for a range
-                // below the domain's width, and invalidation of a paging domain cannot either.
-                let _ = domain.unmap(range);
-                let _ = domain.invalidate(Invalidation::Range(range));
+    fn unmap_scope(&self, scope: UnmapScope) -> Result<u64, IoasError> {
+        let mut inner = self.notify_until_released(scope).map_err(|(_, e)| e)?;
+        let removed = match scope {
+            UnmapScope::Range(range) => inner.space.remove_range(range)?,
+            UnmapScope::All => inner.space.remove_all(),
+        };
+        Ok(inner.retire(removed.into_iter().map(|(_, r, d)| (r, d))))
+    }
+
+    /// Linux `iopt_unmap_iova_range`'s loop: while an area of `scope` has access pins, mark it
+    /// (`prevent_access`), drop the lock, notify every access of the IOAS
+    /// (`iommufd_access_notify_unmap`), and look again. Answers the lock once no area of `scope`
+    /// is pinned by an access; an area still pinned after its notification is `EDEADLK` (the
+    /// marks are cleared again, the lock handed back with the error). A range that cuts an area
+    /// or holds none is refused before anyone is notified.
+    fn notify_until_released(
+        &self,
+        scope: UnmapScope,
+    ) -> Result<parking_lot::MutexGuard<'_, Inner>, (parking_lot::MutexGuard<'_, Inner>, IoasError)> {
+        let range = match scope {
+            UnmapScope::Range(range) => range,
+            UnmapScope::All => IovaRange::full(),
+        };
+        let mut notified: HashSet<AreaId> = HashSet::new();
+        loop {
+            let mut inner = self.inner.lock();
+            let checked = match scope {
+                UnmapScope::Range(range) => check_unmap_range(&inner.space, range),
+                UnmapScope::All => Ok(()),
+            };
+            if let Err(e) = checked {
+                clear_prevent_access(&mut inner, &notified);
+                return Err((inner, e.into()));
             }
-            if !inner.domains.is_empty() {
-                let (first, last) = data.page_span(range.len_minus_one() + 1);
-                let _ = data.pages.unpin(first, last);
+            let busy: Vec<(AreaId, IovaRange)> = inner
+                .space
+                .areas_in(range)
+                .filter(|(_, _, d)| d.accesses > 0)
+                .map(|(id, r, _)| (id, r))
+                .collect();
+            if busy.is_empty() {
+                return Ok(inner);
             }
-            bytes += range.len_minus_one() + 1;
+            if let Some(&(_, stuck)) = busy.iter().find(|(id, _)| notified.contains(id)) {
+                clear_prevent_access(&mut inner, &notified);
+                return Err((inner, IoasError::AccessStillPinned { range: stuck }));
+            }
+            for &(id, _) in &busy {
+                if let Some((_, data)) = inner.space.area_mut(id) {
+                    data.prevent_access = true;
+                }
+                notified.insert(id);
+            }
+            let notifiers: Vec<Arc<dyn AccessNotify>> =
+                inner.accesses.values().map(|a| Arc::clone(&a.notify)).collect();
+            drop(inner);
+            for &(_, area) in &busy {
+                for notify in &notifiers {
+                    notify.unmap(area);
+                }
+            }
         }
-        bytes
     }
 
     /// Pins area `id` and maps it into every domain, undoing everything on failure.
@@ -210,116 +366,6 @@ impl IoPageTable {
         Ok(())
     }
 
-    /// Attaches `domain`: it gets every area (pinned first if it is the first domain). Linux
-    /// `iopt_table_add_domain`: the IOVA alignment becomes the page size (`EADDRINUSE` if an area
-    /// is not aligned to it) and the space beyond the domain's address width is reserved.
-    pub fn attach_domain(&self, domain: Arc<Domain>) -> Result<(), IoasError> {
-        let mut inner = self.inner.lock();
-        if inner.domains.iter().any(|d| Arc::ptr_eq(d, &domain)) {
-            return Err(IoasError::AlreadyAttached);
-        }
-        let page = Alignment::from(PageSize::Size4K);
-        let old_alignment = inner.space.iova_alignment();
-        inner.space.set_iova_alignment(page.max(old_alignment))?;
-        let owner = aperture_owner(&domain);
-        let width = domain.address_width();
-        if let Some(beyond) = 1u64
-            .checked_shl(width)
-            .and_then(|top| IovaRange::new(Iova::new(top), Iova::MAX).ok())
-            && let Err(e) = inner.space.reserve(beyond, owner)
-        {
-            let _ = inner.space.set_iova_alignment(old_alignment);
-            return Err(e.into());
-        }
-        let first_domain = inner.domains.is_empty();
-        let areas: Vec<(IovaRange, AreaData)> = inner.space.areas().map(|(_, r, d)| (r, d.clone())).collect();
-        let mut done = Vec::new();
-        let mut failed = None;
-        for (range, data) in areas {
-            let (first, last) = data.page_span(range.len_minus_one() + 1);
-            // The first domain makes each area take its pin; later ones find the pages pinned.
-            let mut pinned_now = false;
-            let hpa = if first_domain {
-                self.fail
-                    .step(Site::Pin)
-                    .map_err(IoasError::Injected)
-                    .and_then(|()| {
-                        let hpa = data.pages.pin(first, last)?;
-                        pinned_now = true;
-                        Ok(hpa)
-                    })
-            } else {
-                data.pages
-                    .pinned_hpa(first)
-                    .ok_or(IoasError::Pages(PagesError::OutOfRange {
-                        first,
-                        last,
-                        npages: data.pages.npages(),
-                    }))
-            };
-            let mapped = hpa.and_then(|hpa| {
-                self.fail.step(Site::FrameAlloc).map_err(IoasError::Injected)?;
-                Ok(domain.map(range.start(), hpa, range.len_minus_one() + 1, data.prot)?)
-            });
-            match mapped {
-                Ok(()) => done.push((range, data)),
-                Err(e) => {
-                    if pinned_now {
-                        let _ = data.pages.unpin(first, last);
-                    }
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
-            for (range, _) in &done {
-                let _ = domain.unmap(*range);
-            }
-            let _ = domain.invalidate(Invalidation::Domain);
-            if first_domain {
-                for (range, data) in &done {
-                    let (first, last) = data.page_span(range.len_minus_one() + 1);
-                    let _ = data.pages.unpin(first, last);
-                }
-            }
-            inner.space.unreserve_owner(owner);
-            let _ = inner.space.set_iova_alignment(old_alignment);
-            return Err(e);
-        }
-        inner.domains.push(domain);
-        Ok(())
-    }
-
-    /// Detaches `domain`: its mappings go (and its IOTLB is flushed); the last domain's detach
-    /// unpins every area and lets the IOVA alignment fall back to 1.
-    pub fn detach_domain(&self, domain: &Arc<Domain>) -> Result<(), IoasError> {
-        let mut inner = self.inner.lock();
-        let pos = inner
-            .domains
-            .iter()
-            .position(|d| Arc::ptr_eq(d, domain))
-            .ok_or(IoasError::NotAttached)?;
-        let domain = inner.domains.swap_remove(pos);
-        let last_domain = inner.domains.is_empty();
-        for (_, range, _) in inner.space.areas() {
-            let _ = domain.unmap(range);
-        }
-        let _ = domain.invalidate(Invalidation::Domain);
-        // Only now, with no domain left that could reach them, may the pages go.
-        if last_domain {
-            for (_, range, data) in inner.space.areas() {
-                let (first, last) = data.page_span(range.len_minus_one() + 1);
-                let _ = data.pages.unpin(first, last);
-            }
-            if let Ok(any) = Alignment::new(1) {
-                let _ = inner.space.set_iova_alignment(any);
-            }
-        }
-        inner.space.unreserve_owner(aperture_owner(&domain));
-        Ok(())
-    }
-
     /// Number of areas.
     pub fn area_count(&self) -> usize {
         self.inner.lock().space.area_count()
@@ -328,6 +374,16 @@ impl IoPageTable {
     /// Number of attached domains.
     pub fn domain_count(&self) -> usize {
         self.inner.lock().domains.len()
+    }
+
+    /// The areas, in IOVA order, with the `Pages` behind each (for inspection and tests).
+    pub fn areas(&self) -> Vec<(IovaRange, Arc<Pages>)> {
+        let inner = self.inner.lock();
+        inner
+            .space
+            .areas()
+            .map(|(_, r, d)| (r, Arc::clone(&d.pages)))
+            .collect()
     }
 
     /// `IOMMU_IOAS_IOVA_RANGES`: the usable IOVA ranges and the IOVA alignment.
@@ -339,5 +395,45 @@ impl IoPageTable {
     /// `IOMMU_IOAS_ALLOW_IOVAS`: replaces the allowed list.
     pub fn set_allowed(&self, ranges: &[IovaRange]) -> Result<(), IoasError> {
         Ok(self.inner.lock().space.set_allowed(ranges)?)
+    }
+}
+
+impl Drop for IoPageTable {
+    /// Linux destroys an IOAS only after `iopt_unmap_all` and WARNs in `iopt_destroy_table` about
+    /// anything left; the object layer does the same here. Should an IOAS go with areas left
+    /// anyway, they are retired in the unmap guarantee's order (out of every domain, invalidated,
+    /// then unpinned), and then the access pins are dropped, so no `Pages` goes away pinned.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        let areas = inner.space.remove_all();
+        inner.retire(areas.into_iter().map(|(_, r, d)| (r, d)));
+        for entry in inner.accesses.values_mut() {
+            entry.release_all();
+        }
+    }
+}
+
+/// The checks of [`IovaSpace::remove_range`], without removing: an area `range` cuts → `ENOENT`,
+/// no area in `range` → `ENOENT`.
+fn check_unmap_range(space: &IovaSpace<AreaData>, range: IovaRange) -> Result<(), IovaSpaceError> {
+    let mut any = false;
+    for (_, area, _) in space.areas_in(range) {
+        if !range.contains_range(&area) {
+            return Err(IovaSpaceError::SplitsArea { range, area });
+        }
+        any = true;
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(IovaSpaceError::NotMapped { range })
+    }
+}
+
+fn clear_prevent_access(inner: &mut Inner, areas: &HashSet<AreaId>) {
+    for &id in areas {
+        if let Some((_, data)) = inner.space.area_mut(id) {
+            data.prevent_access = false;
+        }
     }
 }
