@@ -14,7 +14,9 @@
 #![forbid(unsafe_code)]
 
 pub mod ctx;
+pub mod device;
 pub mod fail;
+pub mod hwpt;
 pub mod ioas;
 pub mod iova_space;
 pub mod object;
