@@ -6,15 +6,20 @@
 //! [`UserMemory`] seam: the host implements it over this process's own memory; tests implement it
 //! over buffers of their own.
 
+mod hwpt_cmds;
 mod ioas_cmds;
 mod option_cmds;
+mod test_cmds;
 
+use crate::device::{Device, DeviceError, Groups};
 use crate::fail::FailPoints;
+use crate::hwpt::{HwptError, HwptObject, HwptPaging};
 use crate::ioas::{IoPageTable, IoasError};
 use crate::object::{ObjectError, ObjectTable, ObjectType, TableObject};
 use crate::pages::Account;
 use crate::uapi::{IommufdCmd, UapiError, UserPtr};
 use std::sync::Arc;
+use uvfio_iommu::Iommu;
 use uvfio_memory::{HostMemory, UserBuffer};
 use uvfio_types::HostVa;
 
@@ -45,13 +50,42 @@ pub struct UserFault {
 pub enum Object {
     /// An I/O address space.
     Ioas(Arc<IoPageTable>),
+    /// A paging HW page table (a domain over an IOAS).
+    HwptPaging(Arc<HwptPaging>),
+    /// A device bound to this context.
+    Device(Arc<Device>),
+    /// A selftest mock device (`IOMMU_TEST_OP_MOCK_DOMAIN`).
+    Selftest(Arc<test_cmds::MockDevice>),
 }
 
 impl TableObject for Object {
     fn object_type(&self) -> ObjectType {
         match self {
             Object::Ioas(_) => ObjectType::Ioas,
+            Object::HwptPaging(_) => ObjectType::HwptPaging,
+            Object::Device(_) => ObjectType::Device,
+            Object::Selftest(_) => ObjectType::Selftest,
         }
+    }
+}
+
+impl HwptObject for Object {
+    fn as_hwpt_paging(&self) -> Option<&Arc<HwptPaging>> {
+        match self {
+            Object::HwptPaging(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    fn as_ioas(&self) -> Option<&Arc<IoPageTable>> {
+        match self {
+            Object::Ioas(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn from_hwpt_paging(hwpt: Arc<HwptPaging>) -> Self {
+        Object::HwptPaging(hwpt)
     }
 }
 
@@ -67,6 +101,27 @@ pub enum IommufdError {
     /// The IOAS refused.
     #[error("IOAS")]
     Ioas(#[from] IoasError),
+    /// A device attach, replace or bind failed.
+    #[error("device")]
+    Device(#[from] DeviceError),
+    /// A HWPT could not be made.
+    #[error("HWPT")]
+    Hwpt(#[from] HwptError),
+    /// A selftest check found the model different from what the caller expected (`MD_CHECK_MAP`:
+    /// `EINVAL`; `MD_CHECK_REFS`: `EIO`).
+    #[error("selftest check failed: {what}")]
+    CheckFailed {
+        /// What differed.
+        what: &'static str,
+        /// The errno the kernel's selftest returns for it.
+        errno: rustix::io::Errno,
+    },
+    /// The operation is valid but uvfio's IOMMU does not offer it (`EOPNOTSUPP`).
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
+    /// An argument the command refuses after its lookups (`EINVAL`).
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
     /// A copy from or to the caller's memory failed.
     #[error("user memory")]
     User(#[from] UserFault),
@@ -90,6 +145,11 @@ impl IommufdError {
             IommufdError::Object(e) => e.errno(),
             IommufdError::Ioas(e) => e.errno(),
             IommufdError::User(_) => Errno::FAULT,
+            IommufdError::Device(e) => e.errno(),
+            IommufdError::Hwpt(e) => e.errno(),
+            IommufdError::CheckFailed { errno, .. } => *errno,
+            IommufdError::Unsupported(_) => Errno::OPNOTSUPP,
+            IommufdError::Invalid(_) => Errno::INVAL,
             IommufdError::NotPermitted(_) => Errno::PERM,
             IommufdError::Busy(_) => Errno::BUSY,
             IommufdError::NotServed(_) => Errno::NOTTY,
@@ -124,6 +184,12 @@ pub struct Iommufd {
     account_mm: parking_lot::Mutex<bool>,
     fail: Arc<FailPoints>,
     objects: ObjectTable<Object>,
+    /// The IOMMU unit the context's devices sit behind (the selftest's mock IOMMU).
+    iommu: Arc<Iommu>,
+    /// IOMMU groups of the bound devices (`ictx->groups`).
+    groups: Groups,
+    /// The selftest's temporary memory limit (`IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`).
+    temp_memory_limit: std::sync::atomic::AtomicU32,
 }
 
 impl Iommufd {
@@ -132,12 +198,15 @@ impl Iommufd {
     pub fn new(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials) -> Self {
         let fail = Arc::new(FailPoints::default());
         Iommufd {
-            mem,
             accounts,
             creds,
             account_mm: parking_lot::Mutex::new(false),
             objects: ObjectTable::new(Arc::clone(&fail)),
+            iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
+            groups: Groups::new(Arc::clone(&fail)),
+            temp_memory_limit: std::sync::atomic::AtomicU32::new(u32::MAX),
             fail,
+            mem,
         }
     }
 
@@ -163,10 +232,7 @@ impl Iommufd {
     /// `ioctl(fd, request, arg)`: decodes, runs the handler, writes the reply into `arg`.
     pub fn ioctl(&self, request: u32, arg: &mut [u8], user: &dyn UserMemory) -> Result<(), IommufdError> {
         match crate::uapi::decode(request, arg)? {
-            IommufdCmd::Destroy(cmd) => {
-                drop(self.objects.destroy(cmd.id)?);
-                Ok(())
-            }
+            IommufdCmd::Destroy(cmd) => self.destroy(cmd.id),
             IommufdCmd::IoasAlloc(_) => self.ioas_alloc(arg),
             IommufdCmd::IoasMap(cmd) => self.ioas_map(&cmd, arg, user),
             IommufdCmd::IoasUnmap(cmd) => self.ioas_unmap(&cmd, arg),
@@ -176,9 +242,9 @@ impl Iommufd {
             IommufdCmd::IoasMapFile(_) => Err(IommufdError::NotServed("IOMMU_IOAS_MAP_FILE")),
             IommufdCmd::Option(cmd) => self.option(&cmd, arg),
             IommufdCmd::VfioIoas(_) => Err(IommufdError::NotServed("IOMMU_VFIO_IOAS")),
-            IommufdCmd::HwptAlloc(_) => Err(IommufdError::NotServed("IOMMU_HWPT_ALLOC")),
+            IommufdCmd::HwptAlloc(cmd) => self.hwpt_alloc(&cmd, arg),
             IommufdCmd::GetHwInfo(_) => Err(IommufdError::NotServed("IOMMU_GET_HW_INFO")),
-            IommufdCmd::Test(_) => Err(IommufdError::NotServed("IOMMU_TEST_CMD")),
+            IommufdCmd::Test(cmd) => self.test_cmd(&cmd, arg, user),
         }
     }
 
@@ -186,7 +252,18 @@ impl Iommufd {
     fn ioas(&self, id: u32) -> Result<Arc<IoPageTable>, IommufdError> {
         match self.objects.get(id, Some(ObjectType::Ioas))? {
             Object::Ioas(ioas) => Ok(ioas),
+            _ => Err(crate::object::ObjectError::NotFound(id).into()),
         }
+    }
+
+    /// `IOMMU_DESTROY`: removes the object; a selftest device is detached and unbound first, as
+    /// its kernel destroy function does.
+    fn destroy(&self, id: u32) -> Result<(), IommufdError> {
+        match self.objects.destroy(id)? {
+            Object::Selftest(mock) => self.unbind_mock(&mock),
+            other => drop(other),
+        }
+        Ok(())
     }
 
     /// Closes the context: every object goes, in dependency order. Returns the objects something

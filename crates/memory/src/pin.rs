@@ -36,7 +36,13 @@ impl HostMemory {
         }
     }
 
-    /// The pin count of the page that holds `hpa`.
+    /// The HPAs at which the caller's address `va` appears in adopted segments (none if it was
+    /// never adopted; several if its buffer was adopted more than once).
+    pub fn adopted_hpas(&self, va: uvfio_types::HostVa) -> Vec<Hpa> {
+        self.segments.read().adopted_hpas(va.raw())
+    }
+
+    /// The pin count of the 4 KiB page holding `hpa`.
     pub fn pin_count(&self, hpa: Hpa) -> Result<u32, MemoryError> {
         match self.window.offset_of(hpa, 0) {
             Some(off) => self.state.lock().ram.pin_count(off / crate::ram::FRAME),

@@ -91,6 +91,20 @@ impl SegmentTable {
         Some(self.segs.remove(i))
     }
 
+    /// The HPAs at which this process's address `va` appears through adopted segments (one per
+    /// adopted segment that holds it: a buffer mapped twice is adopted twice).
+    pub(crate) fn adopted_hpas(&self, va: u64) -> Vec<Hpa> {
+        self.segs
+            .iter()
+            .filter(|s| s.kind == SegmentKind::Adopted)
+            .filter_map(|s| {
+                let base = s.map.ptr().as_ptr().addr() as u64;
+                let off = va.checked_sub(base).filter(|&off| off < s.map.len())?;
+                s.start.checked_add(off)
+            })
+            .collect()
+    }
+
     /// How many segments there are of `kind`, and their total bytes.
     pub(crate) fn count(&self, kind: SegmentKind) -> (usize, u64) {
         self.segs
