@@ -30,6 +30,9 @@ pub trait UserMemory {
     fn read(&self, ptr: UserPtr, buf: &mut [u8]) -> Result<(), UserFault>;
     /// Copies `buf` to the caller's `ptr` (`EFAULT` if not writable).
     fn write(&self, ptr: UserPtr, buf: &[u8]) -> Result<(), UserFault>;
+    /// A duplicate of the caller's file descriptor `fd` (`fget`), for `IOMMU_IOAS_MAP_FILE`
+    /// (`EBADF` if it names no open file).
+    fn file(&self, fd: i32) -> Result<std::os::fd::OwnedFd, BadFd>;
     /// The caller's buffer `[va, va + len)` for `IOMMU_IOAS_MAP`, with the implementation's
     /// promise (see [`UserBuffer::new`]) that it stays mapped while mapped into an IOAS.
     fn buffer(&self, va: HostVa, len: u64) -> UserBuffer;
@@ -44,6 +47,11 @@ pub struct UserFault {
     /// The length.
     pub len: usize,
 }
+
+/// A file descriptor that names no open file (`EBADF`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("bad file descriptor {0}")]
+pub struct BadFd(pub i32);
 
 /// What an object id names.
 #[derive(Debug, Clone)]
@@ -125,6 +133,9 @@ pub enum IommufdError {
     /// A copy from or to the caller's memory failed.
     #[error("user memory")]
     User(#[from] UserFault),
+    /// A file descriptor names no open file.
+    #[error("file")]
+    BadFd(#[from] BadFd),
     /// The opener lacks the capability the command needs (`EPERM`).
     #[error("not permitted: {0}")]
     NotPermitted(&'static str),
@@ -145,6 +156,7 @@ impl IommufdError {
             IommufdError::Object(e) => e.errno(),
             IommufdError::Ioas(e) => e.errno(),
             IommufdError::User(_) => Errno::FAULT,
+            IommufdError::BadFd(_) => Errno::BADF,
             IommufdError::Device(e) => e.errno(),
             IommufdError::Hwpt(e) => e.errno(),
             IommufdError::CheckFailed { errno, .. } => *errno,
@@ -238,8 +250,8 @@ impl Iommufd {
             IommufdCmd::IoasUnmap(cmd) => self.ioas_unmap(&cmd, arg),
             IommufdCmd::IoasIovaRanges(cmd) => self.ioas_iova_ranges(&cmd, arg, user),
             IommufdCmd::IoasAllowIovas(cmd) => self.ioas_allow_iovas(&cmd, user),
-            IommufdCmd::IoasCopy(_) => Err(IommufdError::NotServed("IOMMU_IOAS_COPY")),
-            IommufdCmd::IoasMapFile(_) => Err(IommufdError::NotServed("IOMMU_IOAS_MAP_FILE")),
+            IommufdCmd::IoasCopy(cmd) => self.ioas_copy(&cmd, arg),
+            IommufdCmd::IoasMapFile(cmd) => self.ioas_map_file(&cmd, arg, user),
             IommufdCmd::Option(cmd) => self.option(&cmd, arg),
             IommufdCmd::VfioIoas(_) => Err(IommufdError::NotServed("IOMMU_VFIO_IOAS")),
             IommufdCmd::HwptAlloc(cmd) => self.hwpt_alloc(&cmd, arg),

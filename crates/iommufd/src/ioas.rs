@@ -217,14 +217,52 @@ impl IoPageTable {
             buf,
             prot.contains(Access::WRITE),
         )?;
-        let start_byte = buf.va().page_offset(PageSize::Size4K);
-        let base = buf.va().align_down(PageSize::Size4K).raw();
-        let data = AreaData::new(pages, base, start_byte, prot);
+        self.map_one(pages, buf.va().raw(), buf.len(), placement, prot)
+    }
+
+    /// `IOMMU_IOAS_MAP_FILE`: maps `len` bytes at `offset` of the memfd `fd` ("All other arguments
+    /// and semantics match those of IOMMU_IOAS_MAP").
+    pub fn map_file(
+        &self,
+        fd: std::os::fd::OwnedFd,
+        offset: u64,
+        len: u64,
+        placement: Placement,
+        prot: Access,
+    ) -> Result<IovaRange, IoasError> {
+        if !prot.intersects(Access::RW) {
+            return Err(IoasError::NoAccess);
+        }
+        let writable = prot.contains(Access::WRITE);
+        let pages = Pages::from_file(
+            Arc::clone(&self.mem),
+            Arc::clone(&self.account),
+            fd,
+            offset,
+            len,
+            writable,
+        )?;
+        self.map_one(pages, offset, len, placement, prot)
+    }
+
+    /// Records one area of `len` bytes over `pages`, whose mapped bytes start at `source` (a user
+    /// address or a file offset: it steers the IOVA alignment as `iopt_alloc_iova` does), and
+    /// fills it into every domain.
+    fn map_one(
+        &self,
+        pages: Arc<Pages>,
+        source: u64,
+        len: u64,
+        placement: Placement,
+        prot: Access,
+    ) -> Result<IovaRange, IoasError> {
+        let start_byte = source & (PAGE - 1);
+        let data = AreaData::new(pages, source & !(PAGE - 1), start_byte, prot);
         let mut inner = self.inner.lock();
         self.fail.step(Site::IovaAlloc).map_err(IoasError::Injected)?;
         let piece = Piece {
-            length: buf.len(),
-            source: SourceAddr::from_host_va(buf.va()),
+            length: len,
+            source: SourceAddr::new(source),
             payload: data,
         };
         let placed = inner.space.insert(placement, vec![piece])?;

@@ -219,3 +219,94 @@ fn close_with_everything_attached() {
     check_refs(&fd, &user, buf, 4 * 4096, 1).unwrap();
     closed_clean(&fd);
 }
+
+fn copy(fd: &Fd, user: &TestUser, dst: u32, src: u32, src_iova: u64, len: u64) -> Result<u64, Errno> {
+    use uvfio_abi::iommufd::{
+        IOMMU_IOAS_COPY, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IommuIoasCopy,
+    };
+    let mut cmd = IommuIoasCopy {
+        size: size_of::<IommuIoasCopy>() as u32,
+        flags: IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+        dst_ioas_id: dst,
+        src_ioas_id: src,
+        length: len,
+        src_iova,
+        ..FromZeros::new_zeroed()
+    };
+    ioctl(fd, user, IOMMU_IOAS_COPY, &mut cmd)?;
+    Ok(cmd.dst_iova)
+}
+
+fn map_file(fd: &Fd, user: &TestUser, ioas: u32, file: i32, start: u64, len: u64) -> Result<u64, Errno> {
+    use uvfio_abi::iommufd::{
+        IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IommuIoasMapFile,
+    };
+    let mut cmd = IommuIoasMapFile {
+        size: size_of::<IommuIoasMapFile>() as u32,
+        flags: IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+        ioas_id: ioas,
+        fd: file,
+        start,
+        length: len,
+        ..FromZeros::new_zeroed()
+    };
+    ioctl(fd, user, IOMMU_IOAS_MAP_FILE, &mut cmd)?;
+    Ok(cmd.iova)
+}
+
+/// `TEST_F(iommufd_ioas, copy_area)` over a mock domain: the copy reaches the destination's domain,
+/// shares the source's pages (pinned once), and a gap in the source is `ENOENT`.
+#[test]
+fn iommufd_ioas_copy_area() {
+    let user = TestUser::new();
+    let fd = open();
+    let src = ioas_alloc(&fd, &user);
+    let dst = ioas_alloc(&fd, &user);
+    let (stdev, hwpt, _) = mock_domain(&fd, &user, dst).unwrap();
+    let buf = user.alloc(4 * 4096);
+    let at = map(&fd, &user, src, buf, 4 * 4096, Some(1 << 20)).unwrap();
+    check_refs(&fd, &user, buf, 4 * 4096, 0).unwrap();
+    let copied = copy(&fd, &user, dst, src, at, 4 * 4096).unwrap();
+    check_map(&fd, &user, hwpt, copied, 4 * 4096, buf).unwrap();
+    check_refs(&fd, &user, buf, 4 * 4096, 1).unwrap();
+    assert_eq!(
+        copy(&fd, &user, dst, src, at + 4 * 4096, 4096),
+        Err(Errno::NOENT),
+        "nothing mapped there"
+    );
+    assert_eq!(copy(&fd, &user, dst, 999, at, 4096), Err(Errno::NOENT));
+    // The source may go while the copy lives: the pages are the copy's now too.
+    unmap(&fd, &user, src, at, 4 * 4096).unwrap();
+    check_map(&fd, &user, hwpt, copied, 4 * 4096, buf).unwrap();
+    check_refs(&fd, &user, buf, 4 * 4096, 1).unwrap();
+    destroy(&fd, &user, stdev).unwrap();
+    check_refs(&fd, &user, buf, 4 * 4096, 0).unwrap();
+    closed_clean(&fd);
+}
+
+/// `IOMMU_IOAS_MAP_FILE`: a memfd range maps like memory; a bad fd is `EBADF`; a range past the end
+/// of the file fails when it is pinned (at once with a domain attached).
+#[test]
+fn iommufd_ioas_map_file() {
+    let user = TestUser::new();
+    let fd = open();
+    let ioas = ioas_alloc(&fd, &user);
+    let file = user.memfd(4 * 4096);
+    assert_eq!(map_file(&fd, &user, ioas, 12345, 0, 4096), Err(Errno::BADF));
+    let lazy = map_file(&fd, &user, ioas, file, 0x1000, 3 * 4096).unwrap();
+    let (stdev, _, _) = mock_domain(&fd, &user, ioas).unwrap();
+    assert_eq!(
+        fd.ctx.account().locked_pages(),
+        3,
+        "the attach pinned the file's pages"
+    );
+    assert_eq!(
+        map_file(&fd, &user, ioas, file, 3 * 4096, 2 * 4096),
+        Err(Errno::INVAL),
+        "past the end"
+    );
+    assert_eq!(fd.ctx.account().locked_pages(), 3);
+    unmap(&fd, &user, ioas, lazy, 3 * 4096).unwrap();
+    destroy(&fd, &user, stdev).unwrap();
+    closed_clean(&fd);
+}

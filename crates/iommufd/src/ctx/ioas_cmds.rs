@@ -5,7 +5,9 @@ use crate::ioas::IoPageTable;
 use crate::iova_space::Placement;
 use crate::object::ObjectType;
 use crate::uapi::UserPtr;
-use crate::uapi::ioas::{IoasAlloc, IoasAllowIovas, IoasIovaRanges, IoasMap, IoasUnmap, UnmapTarget};
+use crate::uapi::ioas::{
+    IoasAlloc, IoasAllowIovas, IoasCopy, IoasIovaRanges, IoasMap, IoasMapFile, IoasUnmap, UnmapTarget,
+};
 use std::sync::Arc;
 use uvfio_abi::iommufd::IommuIovaRange;
 use zerocopy::{FromZeros, IntoBytes};
@@ -43,11 +45,39 @@ impl Iommufd {
         Ok(())
     }
 
+    /// `IOMMU_IOAS_MAP_FILE` (`iommufd_ioas_map_file`): `fget(cmd->fd)` (`EBADF`), then as a map.
+    pub(super) fn ioas_map_file(
+        &self,
+        cmd: &IoasMapFile,
+        arg: &mut [u8],
+        user: &dyn UserMemory,
+    ) -> Result<(), IommufdError> {
+        let ioas = self.ioas(cmd.ioas_id)?;
+        let file = user.file(cmd.fd)?;
+        let placement = cmd.iova.map_or(Placement::Alloc, Placement::Fixed);
+        let range = ioas.map_file(file, cmd.start, cmd.length, placement, cmd.flags.access())?;
+        IoasMapFile::encode_reply(arg, range.start())?;
+        Ok(())
+    }
+
+    /// `IOMMU_IOAS_COPY` (`iommufd_ioas_copy`): the source range's pages mapped again in the
+    /// destination, sharing them (no new charge); the new IOVA goes back in `dst_iova`.
+    pub(super) fn ioas_copy(&self, cmd: &IoasCopy, arg: &mut [u8]) -> Result<(), IommufdError> {
+        let src = self.ioas(cmd.src_ioas_id)?;
+        let dst = self.ioas(cmd.dst_ioas_id)?;
+        let src_range = crate::iova_space::range_from_user(cmd.src_iova, cmd.length)
+            .map_err(crate::ioas::IoasError::from)?;
+        let placement = cmd.dst_iova.map_or(Placement::Alloc, Placement::Fixed);
+        let range = dst.copy_from(&src, src_range, placement, cmd.flags.access())?;
+        IoasCopy::encode_reply(arg, range.start())?;
+        Ok(())
+    }
+
     /// `IOMMU_IOAS_UNMAP` (`iommufd_ioas_unmap`): the bytes unmapped go back in `length`.
     pub(super) fn ioas_unmap(&self, cmd: &IoasUnmap, arg: &mut [u8]) -> Result<(), IommufdError> {
         let ioas = self.ioas(cmd.ioas_id)?;
         let unmapped = match cmd.target()? {
-            UnmapTarget::All => ioas.unmap_all(),
+            UnmapTarget::All => ioas.try_unmap_all()?,
             UnmapTarget::Range(range) => ioas.unmap(range)?,
         };
         IoasUnmap::encode_reply(arg, unmapped)?;

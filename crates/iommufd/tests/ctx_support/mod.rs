@@ -8,7 +8,7 @@ use uvfio_abi::iommufd::{
     IOMMU_DESTROY, IOMMU_IOAS_ALLOC, IOMMU_IOAS_MAP, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE,
     IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP, IommuDestroy, IommuIoasAlloc, IommuIoasMap, IommuIoasUnmap,
 };
-use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd, UserFault, UserMemory};
+use uvfio_iommufd::ctx::{Accounts, BadFd, Credentials, Iommufd, UserFault, UserMemory};
 use uvfio_iommufd::pages::Account;
 use uvfio_iommufd::uapi::UserPtr;
 use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
@@ -18,13 +18,25 @@ use zerocopy::{FromBytes, FromZeros, IntoBytes};
 /// The test's side of the uAPI: page-aligned buffers it owns, and copies in and out of them.
 pub struct TestUser {
     bufs: RefCell<Vec<(u64, Vec<u8>)>>,
+    files: RefCell<Vec<(i32, std::os::fd::OwnedFd)>>,
 }
 
 impl TestUser {
     pub fn new() -> Self {
         TestUser {
             bufs: RefCell::new(Vec::new()),
+            files: RefCell::new(Vec::new()),
         }
+    }
+
+    /// A new memfd of `len` bytes, known to the context under the returned number.
+    pub fn memfd(&self, len: u64) -> i32 {
+        use std::os::fd::AsRawFd;
+        let fd = rustix::fs::memfd_create("uapi-test", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, len).unwrap();
+        let n = fd.as_raw_fd();
+        self.files.borrow_mut().push((n, fd));
+        n
     }
 
     /// A new zeroed buffer of `len` bytes; its address. It lives as long as `self`.
@@ -56,6 +68,15 @@ impl UserMemory for TestUser {
 
     fn write(&self, ptr: UserPtr, buf: &[u8]) -> Result<(), UserFault> {
         self.with(ptr.0, buf.len(), |dst| dst.copy_from_slice(buf))
+    }
+
+    fn file(&self, fd: i32) -> Result<std::os::fd::OwnedFd, BadFd> {
+        self.files
+            .borrow()
+            .iter()
+            .find(|(n, _)| *n == fd)
+            .and_then(|(_, f)| f.try_clone().ok())
+            .ok_or(BadFd(fd))
     }
 
     fn buffer(&self, va: HostVa, len: u64) -> UserBuffer {
