@@ -7,7 +7,7 @@
 //! as in Linux: nothing is pinned until a domain needs the pages or an access pins them; the first
 //! pin checks the buffer the way `pin_user_pages()` does (`EFAULT` for memory that is not there or
 //! is read-only when the mapping is writable) and adopts it into the host's physical address
-//! space. Each page is charged to the account once *per `Pages`* while pinned by anyone
+//! space; when the last pin goes, it leaves it again. Each page is charged to the account once *per `Pages`* while pinned by anyone
 //! (`iopt_pages_update_pinned`): two separate maps of one buffer are charged twice, a copy is not.
 
 use parking_lot::Mutex;
@@ -342,6 +342,16 @@ impl Pages {
         }
         st.pinned -= freed;
         self.account.uncharge(freed);
+        if st.pinned == 0 {
+            // Nothing pinned any more: the buffer leaves the host's physical address space, as a
+            // page is only a "physical page" of a device's while pinned. The next pin adopts it
+            // again (at a fresh HPA; HPAs are never reused, so a stale translation cannot reach
+            // anything).
+            if let Some(segment) = st.hpa.take() {
+                st.users = Vec::new();
+                let _ = self.mem.release(segment);
+            }
+        }
         Ok(())
     }
 

@@ -78,9 +78,9 @@ fn pinning_is_lazy_charges_each_page_once_per_pages_and_returns_to_baseline() {
     pages.unpin(0, 2).unwrap();
     assert_eq!(account.locked_pages(), 0);
     assert_eq!(mem.account().locked_pages, 0);
+    assert_eq!(mem.stats().adopted_segments, 0, "segments go with the last pin");
     drop(pages);
     drop(again);
-    assert_eq!(mem.stats().adopted_segments, 0, "segments go with the last Pages");
 }
 
 #[test]
@@ -134,11 +134,18 @@ fn pin_user_pages_checks_the_buffer() {
     assert_eq!(writable.pin(0, 0).unwrap_err().errno(), rustix::io::Errno::FAULT);
     let readable = Pages::new(Arc::clone(&mem), Arc::clone(&account), code, false).unwrap();
     readable.pin(0, 0).unwrap();
+    assert_eq!(
+        mem.stats().adopted_segments,
+        1,
+        "pinned pages are in the host's physical space"
+    );
     readable.unpin(0, 0).unwrap();
     assert_eq!(account.locked_pages(), 0);
-    assert_eq!(mem.stats().adopted_segments, 1);
-    drop(readable);
-    assert_eq!(mem.stats().adopted_segments, 0);
+    assert_eq!(
+        mem.stats().adopted_segments,
+        0,
+        "and leave it with their last pin"
+    );
 }
 
 #[test]
@@ -199,10 +206,14 @@ fn memfd_pages_map_the_file_and_go_with_it() {
     let mut back = [0u8; 3];
     rustix::io::pread(&fd, &mut back, 0x3000).unwrap();
     assert_eq!(&back, b"dma", "device writes land in the file");
-    pages.unpin(0, 2).unwrap();
     assert_eq!(mem.stats().fd_segments, 1);
+    pages.unpin(0, 2).unwrap();
+    assert_eq!(
+        mem.stats().fd_segments,
+        0,
+        "the file leaves the host's physical space with its last pin"
+    );
     drop(pages);
-    assert_eq!(mem.stats().fd_segments, 0);
     assert_eq!(account.locked_pages(), 0);
     // A range past the end of the file fails at the pin, leaving nothing behind.
     let short = Pages::from_file(
