@@ -133,6 +133,9 @@ pub enum IommufdError {
     /// A copy from or to the caller's memory failed.
     #[error("user memory")]
     User(#[from] UserFault),
+    /// There is no compat IOAS (`ENODEV`).
+    #[error("no compat IOAS")]
+    NoCompatIoas,
     /// A file descriptor names no open file.
     #[error("file")]
     BadFd(#[from] BadFd),
@@ -157,6 +160,7 @@ impl IommufdError {
             IommufdError::Ioas(e) => e.errno(),
             IommufdError::User(_) => Errno::FAULT,
             IommufdError::BadFd(_) => Errno::BADF,
+            IommufdError::NoCompatIoas => Errno::NODEV,
             IommufdError::Device(e) => e.errno(),
             IommufdError::Hwpt(e) => e.errno(),
             IommufdError::CheckFailed { errno, .. } => *errno,
@@ -200,6 +204,8 @@ pub struct Iommufd {
     iommu: Arc<Iommu>,
     /// IOMMU groups of the bound devices (`ictx->groups`).
     groups: Groups,
+    /// The IOAS the VFIO compatibility layer uses (`ictx->vfio_ioas`), by id.
+    vfio_ioas: parking_lot::Mutex<Option<u32>>,
     /// The selftest's temporary memory limit (`IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`).
     temp_memory_limit: std::sync::atomic::AtomicU32,
 }
@@ -216,6 +222,7 @@ impl Iommufd {
             objects: ObjectTable::new(Arc::clone(&fail)),
             iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
             groups: Groups::new(Arc::clone(&fail)),
+            vfio_ioas: parking_lot::Mutex::new(None),
             temp_memory_limit: std::sync::atomic::AtomicU32::new(u32::MAX),
             fail,
             mem,
@@ -253,7 +260,7 @@ impl Iommufd {
             IommufdCmd::IoasCopy(cmd) => self.ioas_copy(&cmd, arg),
             IommufdCmd::IoasMapFile(cmd) => self.ioas_map_file(&cmd, arg, user),
             IommufdCmd::Option(cmd) => self.option(&cmd, arg),
-            IommufdCmd::VfioIoas(_) => Err(IommufdError::NotServed("IOMMU_VFIO_IOAS")),
+            IommufdCmd::VfioIoas(cmd) => self.vfio_ioas(cmd, arg),
             IommufdCmd::HwptAlloc(cmd) => self.hwpt_alloc(&cmd, arg),
             IommufdCmd::GetHwInfo(_) => Err(IommufdError::NotServed("IOMMU_GET_HW_INFO")),
             IommufdCmd::Test(cmd) => self.test_cmd(&cmd, arg, user),
@@ -271,9 +278,56 @@ impl Iommufd {
     /// `IOMMU_DESTROY`: removes the object; a selftest device is detached and unbound first, as
     /// its kernel destroy function does.
     fn destroy(&self, id: u32) -> Result<(), IommufdError> {
-        match self.objects.destroy(id)? {
+        let removed = self.objects.destroy(id)?;
+        {
+            let mut compat = self.vfio_ioas.lock();
+            if *compat == Some(id) {
+                *compat = None;
+            }
+        }
+        match removed {
             Object::Selftest(mock) => self.unbind_mock(&mock),
             other => drop(other),
+        }
+        Ok(())
+    }
+
+    /// The compat IOAS (`get_compat_ioas`): `ENODEV` if none is set or it was destroyed.
+    pub fn compat_ioas(&self) -> Result<(u32, Arc<IoPageTable>), IommufdError> {
+        let mut slot = self.vfio_ioas.lock();
+        let id = slot.ok_or(IommufdError::NoCompatIoas)?;
+        match self.objects.get(id, Some(ObjectType::Ioas)) {
+            Ok(Object::Ioas(ioas)) => Ok((id, ioas)),
+            // "if (ictx->vfio_ioas && &ictx->vfio_ioas->obj == obj) ictx->vfio_ioas = NULL;" on
+            // destroy: a destroyed (or reused) id is no compat IOAS any more.
+            _ => {
+                *slot = None;
+                Err(IommufdError::NoCompatIoas)
+            }
+        }
+    }
+
+    /// Makes `id` the compat IOAS (`IOMMU_VFIO_IOAS_SET`, and what the VFIO container does when it
+    /// creates one); `None` clears it.
+    pub fn set_compat_ioas(&self, id: Option<u32>) -> Result<(), IommufdError> {
+        if let Some(id) = id {
+            self.ioas(id)?;
+        }
+        *self.vfio_ioas.lock() = id;
+        Ok(())
+    }
+
+    /// `IOMMU_VFIO_IOAS` (`iommufd_vfio_ioas` in vfio_compat.c).
+    fn vfio_ioas(&self, cmd: crate::uapi::misc::VfioIoasCmd, arg: &mut [u8]) -> Result<(), IommufdError> {
+        use crate::uapi::misc::VfioIoasCmd;
+        match cmd {
+            VfioIoasCmd::Get => {
+                let (id, _) = self.compat_ioas()?;
+                let id = crate::object::ObjectId::new(id).ok_or(IommufdError::NoCompatIoas)?;
+                VfioIoasCmd::encode_reply(arg, id)?;
+            }
+            VfioIoasCmd::Set { ioas_id } => self.set_compat_ioas(Some(ioas_id))?,
+            VfioIoasCmd::Clear => self.set_compat_ioas(None)?,
         }
         Ok(())
     }

@@ -212,3 +212,50 @@ fn iommufd_rlimit_mode() {
     assert_eq!(rlimit_mode(&fd, &user, 7, 0), Err(rustix::io::Errno::OPNOTSUPP));
     closed_clean(&fd);
 }
+
+fn vfio_ioas(fd: &Fd, user: &TestUser, op: u16, ioas_id: u32) -> Result<u32, rustix::io::Errno> {
+    use uvfio_abi::iommufd::{IOMMU_VFIO_IOAS, IommuVfioIoas};
+    let mut cmd = IommuVfioIoas {
+        size: size_of::<IommuVfioIoas>() as u32,
+        ioas_id,
+        op,
+        ..FromZeros::new_zeroed()
+    };
+    ioctl(fd, user, IOMMU_VFIO_IOAS, &mut cmd).map(|()| cmd.ioas_id)
+}
+
+/// `TEST_F(vfio_compat_nodev, ...)`'s `IOMMU_VFIO_IOAS` part: get with none set is `ENODEV`; set,
+/// get, clear; a destroyed compat IOAS is no compat IOAS any more.
+#[test]
+fn vfio_compat_ioas_get_set_clear() {
+    use uvfio_abi::iommufd::{IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET};
+    let user = TestUser::new();
+    let fd = open();
+    assert_eq!(
+        vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_GET, 0),
+        Err(rustix::io::Errno::NODEV)
+    );
+    let ioas = ioas_alloc(&fd, &user);
+    assert_eq!(
+        vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_SET, 999),
+        Err(rustix::io::Errno::NOENT)
+    );
+    vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_SET, ioas).unwrap();
+    assert_eq!(vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_GET, 0), Ok(ioas));
+    vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_CLEAR, 0).unwrap();
+    assert_eq!(
+        vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_GET, 0),
+        Err(rustix::io::Errno::NODEV)
+    );
+    vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_SET, ioas).unwrap();
+    destroy(&fd, &user, ioas).unwrap();
+    let reused = ioas_alloc(&fd, &user);
+    assert_eq!(reused, ioas, "the id is reused...");
+    assert_eq!(
+        vfio_ioas(&fd, &user, IOMMU_VFIO_IOAS_GET, 0),
+        Err(rustix::io::Errno::NODEV),
+        "...but is no compat IOAS"
+    );
+    assert_eq!(vfio_ioas(&fd, &user, 9, 0), Err(rustix::io::Errno::OPNOTSUPP));
+    closed_clean(&fd);
+}
