@@ -6,10 +6,12 @@
 //! bound to an iommufd and attached to an IOAS or HWPT), and the device side (regions, IRQs,
 //! reset).
 //!
-//! For now it holds [`uapi`]: the decoding layer. Each VFIO ioctl arrives as a request number and
-//! the raw bytes of its argument; [`uapi`] turns them into typed commands, applying the checks
-//! Linux's handlers apply, in Linux's order, with Linux's errnos, and writes the structs the kernel
-//! writes back (capability chains included).
+//! What is here: [`uapi`], the decoding layer (each VFIO ioctl arrives as a request number and the
+//! raw bytes of its argument; [`uapi`] turns them into typed commands, applying the checks Linux's
+//! handlers apply, in Linux's order, with Linux's errnos, and writes the structs the kernel writes
+//! back, capability chains included), and [`container`], the `/dev/vfio/vfio` container over an
+//! iommufd compat IOAS (type1, type1v2, no-IOMMU; type1 v1's splitting unmap is not served yet:
+//! it answers `EINVAL`). Groups, the cdev path and the device side come next.
 //!
 //! Why hand-written: this *is* the system being modelled. rust-vmm's `vfio-ioctls` is the other
 //! side of the same interface (a client issuing these ioctls to a kernel), and `vfio-bindings`
@@ -18,4 +20,5 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod container;
 pub mod uapi;

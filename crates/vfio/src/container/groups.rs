@@ -1,0 +1,234 @@
+//! Groups joining and leaving the container, and `VFIO_SET_IOMMU` (Linux `drivers/vfio/container.c`:
+//! `vfio_container_attach_group()`, `vfio_group_detach_container()`, `vfio_ioctl_set_iommu()`,
+//! `__vfio_container_attach_groups()`; the type1 driver's open is iommufd's
+//! `iommufd_vfio_compat_ioas_create()` + `iommufd_vfio_set_iommu()`).
+
+use super::{
+    BACKENDS, Backend, CompatContext, Container, ContainerError, ContainerGroup, GroupKind, IommuDriver,
+};
+use super::{Member, State};
+use crate::uapi::container::Extension;
+use std::sync::Arc;
+use uvfio_iommufd::device::{AttachTarget, Device, GroupId};
+use uvfio_iommufd::hwpt::HwptObject;
+use uvfio_iommufd::ioas::IoPageTable;
+use uvfio_iommufd::object::{ObjectId, ObjectType};
+
+impl<C: CompatContext> Container<C> {
+    /// The container's side of `VFIO_GROUP_SET_CONTAINER` (`vfio_container_attach_group()`): a
+    /// no-IOMMU group needs `CAP_SYS_RAWIO` (`EPERM`), real and no-IOMMU groups cannot mix
+    /// (`EPERM`), and with a type1 driver set the group's devices are attached to the compat IOAS
+    /// at once (a failure detaches those attached so far and leaves the group out). A group that is
+    /// in the container already is `EINVAL` (the group's own check, `group->container`).
+    pub fn attach_group(&self, group: Arc<dyn ContainerGroup>) -> Result<(), ContainerError> {
+        let id = group.id();
+        let noiommu = group.kind() == GroupKind::NoIommu;
+        let mut state = self.state.lock();
+        // vfio_group_ioctl_set_container(): if (group->container || ...) { ret = -EINVAL; ...
+        if state.groups.iter().any(|m| m.group.id() == id) {
+            return Err(ContainerError::GroupInContainer { group: id });
+        }
+        // if (group->type == VFIO_NO_IOMMU && !capable(CAP_SYS_RAWIO)) return -EPERM;
+        if noiommu && !self.config.sys_rawio {
+            return Err(ContainerError::NoRawio);
+        }
+        // /* Real groups and fake groups cannot mix */
+        if !state.groups.is_empty() && state.noiommu != noiommu {
+            return Err(ContainerError::MixedGroups { group: id });
+        }
+        // (iommu_group_claim_dma_owner(): a group whose devices are attached elsewhere fails at
+        // their attach below, with the attach's EBUSY.)
+        // if (driver) { ret = driver->ops->attach_group(...); ... }
+        let attached = match state.driver {
+            Some(IommuDriver::Type1 | IommuDriver::Type1v2) => self.attach_devices(group.as_ref())?,
+            Some(IommuDriver::NoIommu) | None => Vec::new(),
+        };
+        state.noiommu = noiommu;
+        state.groups.push(Member { group, attached });
+        Ok(())
+    }
+
+    /// The container's side of `VFIO_GROUP_UNSET_CONTAINER` and of closing a group
+    /// (`vfio_group_detach_container()`): the group's devices leave the compat IOAS (an automatic
+    /// domain nothing uses any more is destroyed), and the last group to leave releases the driver
+    /// — "Detaching the last group deprivileges a container, remove iommu". The compat IOAS and
+    /// its mappings stay with the iommufd context. A group that is not in the container is
+    /// `EINVAL`.
+    pub fn detach_group(&self, group: GroupId) -> Result<(), ContainerError> {
+        let mut state = self.state.lock();
+        let pos = state
+            .groups
+            .iter()
+            .position(|m| m.group.id() == group)
+            .ok_or(ContainerError::GroupNotInContainer { group })?;
+        let member = state.groups.remove(pos);
+        self.detach_devices(&member.attached);
+        if state.groups.is_empty() {
+            state.driver = None;
+        }
+        Ok(())
+    }
+
+    /// `VFIO_SET_IOMMU` (`vfio_ioctl_set_iommu()`).
+    pub(super) fn set_iommu(&self, ext: Extension) -> Result<(), ContainerError> {
+        let mut state = self.state.lock();
+        // if (list_empty(&container->group_list) || container->iommu_driver) return -EINVAL;
+        if state.groups.is_empty() || state.driver.is_some() {
+            return Err(ContainerError::SetIommuState);
+        }
+        // long ret = -ENODEV;
+        let mut ret = Err(ContainerError::NoDriverForType(ext));
+        for backend in BACKENDS {
+            if !Self::allowed(&state, backend) {
+                continue;
+            }
+            // if (driver->ops->ioctl(NULL, VFIO_CHECK_EXTENSION, arg) <= 0) continue;
+            if self.backend_check(backend, ext, false) == 0 {
+                continue;
+            }
+            // data = driver->ops->open(arg); if (IS_ERR(data)) { ret = PTR_ERR(data); continue; }
+            let driver = match self.open(backend, ext) {
+                Ok(driver) => driver,
+                Err(e) => {
+                    ret = Err(e);
+                    continue;
+                }
+            };
+            // ret = __vfio_container_attach_groups(container, driver, data);
+            // if (ret) { driver->ops->release(data); ...; continue; }
+            // (Releasing the compat driver leaves the compat IOAS with the context.)
+            if let Err(e) = self.attach_groups(&mut state, driver) {
+                ret = Err(e);
+                continue;
+            }
+            state.driver = Some(driver);
+            return Ok(());
+        }
+        ret
+    }
+
+    /// A driver's `open(arg)`.
+    fn open(&self, backend: Backend, ext: Extension) -> Result<IommuDriver, ContainerError> {
+        match backend {
+            Backend::NoIommu => {
+                // if (arg != VFIO_NOIOMMU_IOMMU) return ERR_PTR(-EINVAL);
+                if ext != Extension::NoIommu {
+                    return Err(ContainerError::OpenType {
+                        driver: IommuDriver::NoIommu.name(),
+                        ext,
+                    });
+                }
+                // if (!capable(CAP_SYS_RAWIO)) return ERR_PTR(-EPERM);
+                if !self.config.sys_rawio {
+                    return Err(ContainerError::NoRawio);
+                }
+                Ok(IommuDriver::NoIommu)
+            }
+            Backend::Type1 => {
+                // if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU) return -EINVAL;
+                let driver = match ext {
+                    Extension::Type1 => IommuDriver::Type1,
+                    Extension::Type1v2 => IommuDriver::Type1v2,
+                    _ => {
+                        return Err(ContainerError::OpenType {
+                            driver: IommuDriver::Type1.name(),
+                            ext,
+                        });
+                    }
+                };
+                // iommufd_vfio_compat_ioas_create(), then get_compat_ioas().
+                let id = self.compat_ioas_create()?;
+                let (ioas, _use) = self.compat_ioas_by_id(id)?;
+                // if (type == VFIO_TYPE1_IOMMU) rc = iopt_disable_large_pages(&ioas->iopt);
+                // "Won't do it if domains already have pages mapped in them": -EINVAL.
+                if driver == IommuDriver::Type1 && ioas.domain_count() > 0 && ioas.area_count() > 0 {
+                    return Err(ContainerError::LargePagesInUse);
+                }
+                Ok(driver)
+            }
+        }
+    }
+
+    /// `iommufd_vfio_compat_ioas_create()`: the context's `vfio_ioas` if it names a live IOAS,
+    /// else a new IOAS, published in the object table and recorded as `vfio_ioas`.
+    fn compat_ioas_create(&self) -> Result<ObjectId, ContainerError> {
+        let table = self.ctx.objects();
+        if let Some(id) = self.ctx.vfio_ioas()
+            && table.get(id.raw(), Some(ObjectType::Ioas)).is_ok()
+        {
+            return Ok(id);
+        }
+        let id = self.ctx.alloc_ioas()?;
+        self.ctx.set_vfio_ioas(Some(id));
+        Ok(id)
+    }
+
+    /// `get_compat_ioas()` for a known id: the IOAS, with a use of its object held for the
+    /// duration of the request (`iommufd_lock_obj()`); `ENODEV` if it is gone.
+    pub(super) fn compat_ioas_by_id(
+        &self,
+        id: ObjectId,
+    ) -> Result<(Arc<IoPageTable>, uvfio_iommufd::object::UserRef), ContainerError> {
+        let (obj, user) = self
+            .ctx
+            .objects()
+            .get_with_user(id.raw(), ObjectType::Ioas)
+            .map_err(|_| ContainerError::NoCompatIoas)?;
+        let ioas = obj.as_ioas().cloned().ok_or(ContainerError::NoCompatIoas)?;
+        Ok((ioas, user))
+    }
+
+    /// `__vfio_container_attach_groups()`: every group to the new driver, undone in reverse on
+    /// the first failure.
+    fn attach_groups(&self, state: &mut State, driver: IommuDriver) -> Result<(), ContainerError> {
+        if driver == IommuDriver::NoIommu {
+            // vfio_noiommu_attach_group(): return 0;
+            return Ok(());
+        }
+        let mut done: Vec<Vec<Arc<Device>>> = Vec::with_capacity(state.groups.len());
+        for member in &state.groups {
+            match self.attach_devices(member.group.as_ref()) {
+                Ok(attached) => done.push(attached),
+                Err(e) => {
+                    for attached in done.iter().rev() {
+                        self.detach_devices(attached);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for (member, attached) in state.groups.iter_mut().zip(done) {
+            member.attached = attached;
+        }
+        Ok(())
+    }
+
+    /// The compat driver's `attach_group`: each device of `group` to the compat IOAS (an
+    /// automatic domain, shared by the group). On failure the devices attached so far are
+    /// detached again.
+    fn attach_devices(&self, group: &dyn ContainerGroup) -> Result<Vec<Arc<Device>>, ContainerError> {
+        let id = self.ctx.vfio_ioas().ok_or(ContainerError::NoCompatIoas)?;
+        let table = self.ctx.objects();
+        let mut attached: Vec<Arc<Device>> = Vec::new();
+        for device in group.devices() {
+            let result = self.compat_ioas_by_id(id).and_then(|(ioas, _use)| {
+                let target = AttachTarget::Ioas { id, ioas };
+                Ok(device.attach(table, target)?)
+            });
+            if let Err(e) = result {
+                self.detach_devices(&attached);
+                return Err(e);
+            }
+            attached.push(device);
+        }
+        Ok(attached)
+    }
+
+    /// The compat driver's `detach_group`: the devices leave, last attached first.
+    pub(super) fn detach_devices(&self, devices: &[Arc<Device>]) {
+        let table = self.ctx.objects();
+        for device in devices.iter().rev() {
+            device.detach(table);
+        }
+    }
+}
