@@ -9,7 +9,10 @@
 mod hwpt_cmds;
 mod ioas_cmds;
 mod option_cmds;
+mod test_access;
 mod test_cmds;
+
+pub use test_access::ACCESS_FD_BASE;
 
 use crate::device::{Device, DeviceError, Groups};
 use crate::fail::FailPoints;
@@ -64,6 +67,8 @@ pub enum Object {
     Device(Arc<Device>),
     /// A selftest mock device (`IOMMU_TEST_OP_MOCK_DOMAIN`).
     Selftest(Arc<test_cmds::MockDevice>),
+    /// An access (`IOMMU_TEST_OP_CREATE_ACCESS`), reached through its descriptor.
+    Access(Arc<test_access::TestAccess>),
 }
 
 impl TableObject for Object {
@@ -73,6 +78,7 @@ impl TableObject for Object {
             Object::HwptPaging(_) => ObjectType::HwptPaging,
             Object::Device(_) => ObjectType::Device,
             Object::Selftest(_) => ObjectType::Selftest,
+            Object::Access(_) => ObjectType::Access,
         }
     }
 }
@@ -145,6 +151,12 @@ pub enum IommufdError {
     /// The context is in a state that forbids the command (`EBUSY`).
     #[error("busy: {0}")]
     Busy(&'static str),
+    /// A selftest access descriptor that is not open (`iommufd_access_get`: `EBADFD`).
+    #[error("{0} is not an access descriptor")]
+    BadAccessFd(i32),
+    /// A selftest access has no pin item with this id (`ENOENT`).
+    #[error("no access pages item {0}")]
+    NoSuchItem(u32),
     /// A command this context does not serve yet (it answers as an unknown request would).
     #[error("{0} is not served yet")]
     NotServed(&'static str),
@@ -169,6 +181,8 @@ impl IommufdError {
             IommufdError::NotPermitted(_) => Errno::PERM,
             IommufdError::Busy(_) => Errno::BUSY,
             IommufdError::NotServed(_) => Errno::NOTTY,
+            IommufdError::BadAccessFd(_) => Errno::BADFD,
+            IommufdError::NoSuchItem(_) => Errno::NOENT,
         }
     }
 }
@@ -208,6 +222,8 @@ pub struct Iommufd {
     vfio_ioas: parking_lot::Mutex<Option<u32>>,
     /// The selftest's temporary memory limit (`IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`).
     temp_memory_limit: std::sync::atomic::AtomicU32,
+    /// The selftest's access descriptors (`IOMMU_TEST_OP_CREATE_ACCESS`).
+    access_fds: test_access::AccessFds,
 }
 
 impl Iommufd {
@@ -224,6 +240,7 @@ impl Iommufd {
             groups: Groups::new(Arc::clone(&fail)),
             vfio_ioas: parking_lot::Mutex::new(None),
             temp_memory_limit: std::sync::atomic::AtomicU32::new(u32::MAX),
+            access_fds: test_access::AccessFds::default(),
             fail,
             mem,
         }
@@ -307,6 +324,59 @@ impl Iommufd {
         }
     }
 
+    /// A context opened as `/dev/vfio/vfio`: Linux's `iommufd_fops_open()` makes it charge
+    /// `mm->locked_vm` (`IOPT_PAGES_ACCOUNT_MM`, "the same rlimit accounting as vfio uses").
+    pub fn new_legacy(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials) -> Self {
+        let ctx = Self::new(mem, accounts, creds);
+        *ctx.account_mm.lock() = true;
+        ctx
+    }
+
+    /// A new, empty IOAS published in the object table (`iommufd_ioas_alloc()` +
+    /// `iommufd_object_finalize()`), charging the context's current account; its id.
+    pub fn alloc_ioas(&self) -> Result<crate::object::ObjectId, IommufdError> {
+        let reservation = self.objects.reserve(ObjectType::Ioas)?;
+        let id = reservation.id();
+        let ioas = IoPageTable::new(
+            Arc::clone(&self.mem),
+            Arc::clone(self.account()),
+            Arc::clone(&self.fail),
+        );
+        reservation.finalize(Object::Ioas(Arc::new(ioas)));
+        Ok(id)
+    }
+
+    /// Binds a device to the context (`iommufd_device_bind()`, what `VFIO_DEVICE_BIND_IOMMUFD` and
+    /// a VFIO group's devices do): requester id `rid` in IOMMU group `group` behind the context's
+    /// IOMMU, published as a device object; it starts detached (DMA blocked).
+    pub fn bind_device(
+        &self,
+        group: crate::device::GroupId,
+        rid: u16,
+    ) -> Result<(crate::object::ObjectId, Arc<Device>), IommufdError> {
+        let reservation = self.objects.reserve(ObjectType::Device)?;
+        let device = Arc::new(Device::bind(
+            &self.groups,
+            &self.iommu,
+            group,
+            rid,
+            uvfio_iommu::DomainConfig::default(),
+        )?);
+        let id = reservation.id();
+        reservation.finalize(Object::Device(Arc::clone(&device)));
+        Ok((id, device))
+    }
+
+    /// The compat IOAS's id as recorded, whether or not it still exists (the container checks).
+    pub fn compat_ioas_id(&self) -> Option<u32> {
+        *self.vfio_ioas.lock()
+    }
+
+    /// Records `id` as the compat IOAS without checking it (the container has just made it).
+    pub fn record_compat_ioas(&self, id: Option<u32>) {
+        *self.vfio_ioas.lock() = id;
+    }
+
     /// Makes `id` the compat IOAS (`IOMMU_VFIO_IOAS_SET`, and what the VFIO container does when it
     /// creates one); `None` clears it.
     pub fn set_compat_ioas(&self, id: Option<u32>) -> Result<(), IommufdError> {
@@ -334,7 +404,9 @@ impl Iommufd {
 
     /// Closes the context: every object goes, in dependency order. Returns the objects something
     /// outside still held (none, unless there is a leak).
+    /// The selftest's access descriptors are closed first (each holds its access object).
     pub fn close(&self) -> Vec<(crate::object::ObjectId, ObjectType)> {
+        self.close_all_access_fds();
         self.objects.destroy_all()
     }
 }

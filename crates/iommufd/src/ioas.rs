@@ -21,10 +21,13 @@
 
 mod access;
 mod copy;
+mod cut;
 mod domains;
 mod error;
+mod reserved;
 
 pub use access::{AccessId, AccessNotify};
+pub use cut::CutError;
 pub use error::IoasError;
 
 use crate::fail::{FailPoints, Site};
@@ -112,6 +115,8 @@ struct Inner {
     space: IovaSpace<AreaData>,
     domains: Vec<Arc<Domain>>,
     accesses: BTreeMap<AccessId, AccessEntry>,
+    /// `iopt->disable_large_pages`: see [`IoPageTable::disable_large_pages`].
+    large_pages_disabled: bool,
 }
 
 impl Inner {
@@ -165,10 +170,12 @@ impl Inner {
     }
 
     /// The IOVA alignment the domains and accesses need (Linux `iopt_calculate_iova_alignment`):
-    /// `PAGE_SIZE` with any domain or any access that pins pages, else 1. A raise is checked
-    /// against the areas (`EADDRINUSE`); a lowering always succeeds.
+    /// `PAGE_SIZE` with large pages disabled, any domain or any access that pins pages, else 1. A
+    /// raise is checked against the areas (`EADDRINUSE`); a lowering always succeeds.
     fn recalc_alignment(&mut self) -> Result<(), IovaSpaceError> {
-        let needs_page = !self.domains.is_empty() || self.accesses.values().any(|a| a.needs_pin_pages);
+        let needs_page = self.large_pages_disabled
+            || !self.domains.is_empty()
+            || self.accesses.values().any(|a| a.needs_pin_pages);
         let bytes = if needs_page { PAGE } else { 1 };
         match Alignment::new(bytes) {
             Ok(alignment) => self.space.set_iova_alignment(alignment),

@@ -11,7 +11,7 @@
 //! `buffer` pinned after close) and uvfio's leak check (objects, reservations, locked memory,
 //! adopted memory back to zero).
 //!
-//! Not here: steps that need `IOMMU_TEST_OP_ADD_RESERVED`, `IOMMU_OPTION_HUGE_PAGES`, access objects,
+//! Not here: steps that need `IOMMU_OPTION_HUGE_PAGES`, access objects (`selftest_access.rs`),
 //! `IOMMU_GET_HW_INFO`, nesting or fork, which uvfio does not serve yet (each test says which of
 //! its kernel steps it leaves out).
 
@@ -265,9 +265,8 @@ for_variants!(unmap_fully_contained_areas {
 
 // ---- TEST_F(iommufd_ioas, area_auto_iova) -----------------------------------------------------------
 
-/// Leaves out the kernel's `IOMMU_TEST_OP_ADD_RESERVED` steps ("Avoids a reserved region" and
-/// "Allowed region intersects with a reserved region": `EADDRINUSE`); the allowed region then
-/// does not intersect a reserved one, and allocation from it is checked as the kernel checks it.
+/// The kernel's steps in order, including the reserved region (`IOMMU_TEST_OP_ADD_RESERVED` of
+/// 100 pages at page 4) that allocation avoids and that an allowed range may not cover.
 fn area_auto_iova(variant: Variant) {
     let user = TestUser::new();
     let f = IoasFixture::setup(&user, variant);
@@ -308,6 +307,43 @@ fn area_auto_iova(variant: Variant) {
         let length = PAGE_SIZE * (i as u64 + 1);
         assert_eq!(f.unmap(*iova, length), Ok(length), "{variant:?}: unmap {iova:#x}");
     }
+
+    // Avoids a reserved region.
+    let (res_start, res_length) = (PAGE_SIZE * 4, PAGE_SIZE * 100);
+    assert_eq!(
+        add_reserved(&f.fd, f.user, f.ioas_id, res_start, res_length),
+        Ok(()),
+        "{variant:?}: IOMMU_TEST_OP_ADD_RESERVED"
+    );
+    for (i, iova) in iovas.iter_mut().enumerate() {
+        let length = PAGE_SIZE * (i as u64 + 1);
+        *iova = f
+            .map(buffer, length)
+            .unwrap_or_else(|e| panic!("{variant:?}: map {length:#x} beside the reserved region: {e:?}"));
+        let at = *iova;
+        assert_eq!(
+            at % low_bit(length),
+            0,
+            "{variant:?}: iova {at:#x} for {length:#x}"
+        );
+        assert!(
+            !(at > res_start && at < res_start + res_length),
+            "{variant:?}: {at:#x} inside the reserved region"
+        );
+    }
+    for (i, iova) in iovas.iter().enumerate() {
+        let length = PAGE_SIZE * (i as u64 + 1);
+        assert_eq!(f.unmap(*iova, length), Ok(length), "{variant:?}: unmap {iova:#x}");
+    }
+
+    // Allowed region intersects with a reserved region.
+    let over_reserved = IommuIovaRange {
+        start: PAGE_SIZE,
+        last: PAGE_SIZE * 600,
+    };
+    f.expect_errno(Errno::ADDRINUSE, "allowed over the reserved region", || {
+        allow_iovas(&f.fd, f.user, f.ioas_id, ranges, &[over_reserved])
+    });
 
     // Allocate from an allowed region.
     let allowed = if f.stdev_id != 0 {
@@ -366,15 +402,14 @@ for_variants!(area_auto_iova {
 
 // ---- TEST_F(iommufd_ioas, area_allowed) -------------------------------------------------------------
 
-/// The allowed-list steps of the kernel's test; its two `EADDRINUSE` checks need
-/// `IOMMU_TEST_OP_ADD_RESERVED` (reserved intersects an allowed, allowed intersects a reserved)
-/// and are left out.
+/// The kernel's test: a reservation may not narrow an allowed range, nor an allowed range cover a
+/// reservation (`EADDRINUSE` both ways, `iopt_reserve_iova` and `iopt_set_allow_iova`).
 fn area_allowed(variant: Variant) {
     let user = TestUser::new();
     let f = IoasFixture::setup(&user, variant);
     let ranges = user.alloc(4096);
 
-    // Reserved intersects an allowed: the allowed part.
+    // Reserved intersects an allowed.
     let allowed = IommuIovaRange {
         start: f.base_iova,
         last: f.base_iova + PAGE_SIZE * 600,
@@ -384,11 +419,25 @@ fn area_allowed(variant: Variant) {
         Ok(()),
         "{variant:?}: allow base_iova..=base_iova + 600 pages"
     );
+    let (res_start, res_length) = (allowed.start + PAGE_SIZE, PAGE_SIZE);
+    f.expect_errno(Errno::ADDRINUSE, "reserve inside the allowed range", || {
+        add_reserved(&f.fd, f.user, f.ioas_id, res_start, res_length)
+    });
     assert_eq!(
         allow_iovas(&f.fd, f.user, f.ioas_id, ranges, &[]),
         Ok(()),
         "{variant:?}: num_iovas = 0"
     );
+
+    // Allowed intersects a reserved.
+    assert_eq!(
+        add_reserved(&f.fd, f.user, f.ioas_id, res_start, res_length),
+        Ok(()),
+        "{variant:?}: reserve once nothing is allowed"
+    );
+    f.expect_errno(Errno::ADDRINUSE, "allow over the reservation", || {
+        allow_iovas(&f.fd, f.user, f.ioas_id, ranges, &[allowed])
+    });
     f.teardown();
 }
 for_variants!(area_allowed {
@@ -440,8 +489,7 @@ for_variants!(copy_area {
 
 // ---- TEST_F(iommufd_ioas, iova_ranges) --------------------------------------------------------------
 
-/// Up to the kernel's "2 ranges" step, which needs `IOMMU_TEST_OP_ADD_RESERVED` (it and the
-/// second "Buffer too small" check after it are left out).
+/// The kernel's test, with its "2 ranges" step (`IOMMU_TEST_OP_ADD_RESERVED` of page 1).
 fn iova_ranges(variant: Variant) {
     let user = TestUser::new();
     let f = IoasFixture::setup(&user, variant);
@@ -493,6 +541,59 @@ fn iova_ranges(variant: Variant) {
         (0, 0),
         "{variant:?}: nothing written"
     );
+
+    // 2 ranges.
+    assert_eq!(
+        add_reserved(&f.fd, f.user, f.ioas_id, PAGE_SIZE, PAGE_SIZE),
+        Ok(()),
+        "{variant:?}: IOMMU_TEST_OP_ADD_RESERVED"
+    );
+    cmd.num_iovas = (BUFFER_SIZE / size_of::<IommuIovaRange>() as u64) as u32;
+    assert_eq!(
+        selftest_support::iova_ranges(&f.fd, f.user, &mut cmd),
+        Ok(()),
+        "{variant:?}: 2 ranges"
+    );
+    if f.stdev_id == 0 {
+        assert_eq!(cmd.num_iovas, 2, "{variant:?}: num_iovas");
+        assert_eq!(range_at(f.user, ranges, 0), (0, PAGE_SIZE - 1), "{variant:?}");
+        assert_eq!(
+            range_at(f.user, ranges, 1),
+            (PAGE_SIZE * 2, u64::MAX),
+            "{variant:?}"
+        );
+    } else {
+        assert_eq!(cmd.num_iovas, 1, "{variant:?}: num_iovas");
+        assert_eq!(
+            range_at(f.user, ranges, 0),
+            (MOCK_APERTURE_START, MOCK_APERTURE_LAST),
+            "{variant:?}"
+        );
+    }
+
+    // Buffer too small.
+    memset0(f.user, ranges, BUFFER_SIZE as usize);
+    cmd.num_iovas = 1;
+    if f.stdev_id == 0 {
+        f.expect_errno(Errno::MSGSIZE, "num_iovas = 1 of 2", || {
+            selftest_support::iova_ranges(&f.fd, f.user, &mut cmd)
+        });
+        assert_eq!(cmd.num_iovas, 2, "{variant:?}: num_iovas after EMSGSIZE");
+        assert_eq!(range_at(f.user, ranges, 0), (0, PAGE_SIZE - 1), "{variant:?}");
+    } else {
+        assert_eq!(
+            selftest_support::iova_ranges(&f.fd, f.user, &mut cmd),
+            Ok(()),
+            "{variant:?}"
+        );
+        assert_eq!(cmd.num_iovas, 1, "{variant:?}");
+        assert_eq!(
+            range_at(f.user, ranges, 0),
+            (MOCK_APERTURE_START, MOCK_APERTURE_LAST),
+            "{variant:?}"
+        );
+    }
+    assert_eq!(range_at(f.user, ranges, 1), (0, 0), "{variant:?}: ranges[1]");
     f.teardown();
 }
 for_variants!(iova_ranges {

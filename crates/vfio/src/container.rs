@@ -27,10 +27,11 @@
 //!
 //! Type1 (v1) and type1v2 differ in one thing, unmapping part of a mapping. v2 refuses it: an
 //! unmap range that cuts a mapping is `ENOENT` (the compat layer's `iopt_unmap_iova()`; type1 proper
-//! says `EINVAL`), as is a range with no mapping in it. v1 may cut: Linux's compat layer splits the
-//! areas at both ends of the range first (`iopt_cut_iova()`). uvfio's `IoPageTable` has no cut yet,
-//! so a v1 unmap that would split a mapping is refused with `EINVAL` and changes nothing
-//! ([`ContainerError::CannotSplit`]); every other v1 unmap behaves as in Linux.
+//! says `EINVAL`), as is a range with no mapping in it. v1 may cut: `VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU)`
+//! disables large pages on the compat IOAS, and with them disabled the compat layer splits the
+//! areas at both ends of the range first (`iopt_cut_iova()`, [`IoPageTable::cut_iova`]).
+//!
+//! [`IoPageTable::cut_iova`]: uvfio_iommufd::ioas::IoPageTable::cut_iova
 //!
 //! Files: `context` ([`CompatContext`], [`ContainerGroup`]: the seams to the iommufd context and
 //! the groups), `groups` (groups joining and leaving, `VFIO_SET_IOMMU`), `dma` (the compat driver's

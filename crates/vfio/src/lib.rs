@@ -20,5 +20,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod compat;
 pub mod container;
 pub mod uapi;

@@ -1,11 +1,12 @@
-//! `IOMMU_OPTION` (Linux `iommufd_option` in main.c, `iommufd_option_rlimit_mode` in ioas.c).
+//! `IOMMU_OPTION` (Linux `iommufd_option` in main.c, `iommufd_option_rlimit_mode` and
+//! `iommufd_ioas_option` / `iommufd_ioas_option_huge_pages` in ioas.c).
 
 use super::{Iommufd, IommufdError};
 use crate::uapi::misc::{IommuOptionCmd, OptionOp, option_bool};
 
 impl Iommufd {
-    /// `IOMMU_OPTION`: `RLIMIT_MODE` reads or sets which account pins charge; `HUGE_PAGES` of an
-    /// IOAS is not served yet. The value goes back in `val64`.
+    /// `IOMMU_OPTION`: `RLIMIT_MODE` reads or sets which account pins charge; `HUGE_PAGES` reads
+    /// or sets whether an IOAS's domains may use large pages. The value goes back in `val64`.
     pub(super) fn option(&self, cmd: &IommuOptionCmd, arg: &mut [u8]) -> Result<(), IommufdError> {
         let val64 = match *cmd {
             IommuOptionCmd::RlimitMode(OptionOp::Get) => {
@@ -29,8 +30,24 @@ impl Iommufd {
                 *mode = option_bool(val64)?;
                 val64
             }
-            IommuOptionCmd::HugePages { .. } => {
-                return Err(IommufdError::NotServed("IOMMU_OPTION_HUGE_PAGES"));
+            IommuOptionCmd::HugePages { ioas_id, .. } => {
+                // ioas = iommufd_get_ioas(ucmd->ictx, cmd->object_id); (ENOENT before the op)
+                let ioas = self.ioas(ioas_id)?;
+                match cmd.huge_pages_op()? {
+                    // cmd->val64 = !ioas->iopt.disable_large_pages;
+                    OptionOp::Get => u64::from(!ioas.large_pages_disabled()),
+                    OptionOp::Set(val64) => {
+                        // 0: iopt_disable_large_pages() (EINVAL with domains and areas,
+                        // EADDRINUSE for an area off the new alignment); 1:
+                        // iopt_enable_large_pages(); else EINVAL.
+                        if option_bool(val64)? {
+                            ioas.enable_large_pages();
+                        } else {
+                            ioas.disable_large_pages()?;
+                        }
+                        val64
+                    }
+                }
             }
         };
         IommuOptionCmd::encode_reply(arg, val64)?;

@@ -61,7 +61,14 @@ impl Iommufd {
                 self.temp_memory_limit.store(limit, Ordering::Relaxed);
                 None
             }
-            _ => return Err(IommufdError::NotServed("this IOMMU_TEST_CMD op")),
+            TestCmd::AddReserved { ioas_id, range } => {
+                self.ioas(ioas_id)?.add_reserved(range)?;
+                None
+            }
+            _ => match self.test_access_cmd(cmd, user) {
+                Some(reply) => reply?,
+                None => return Err(IommufdError::NotServed("this IOMMU_TEST_CMD op")),
+            },
         };
         if let Some(reply) = reply {
             TestCmd::encode_reply(arg, reply)?;

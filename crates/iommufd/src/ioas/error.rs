@@ -1,6 +1,6 @@
 //! [`IoasError`] and its one errno boundary.
 
-use super::AccessId;
+use super::{AccessId, CutError};
 use crate::fail::Site;
 use crate::iova_space::IovaSpaceError;
 use crate::pages::PagesError;
@@ -24,6 +24,9 @@ pub enum IoasError {
     /// Host memory refused an access's read or write.
     #[error("host memory")]
     Memory(#[source] MemoryError),
+    /// A cut or a large-page switch was refused.
+    #[error("cut")]
+    Cut(#[from] CutError),
     /// A fault-injection point failed this step.
     #[error("injected failure at {0:?}")]
     Injected(Site),
@@ -109,6 +112,7 @@ impl IoasError {
             IoasError::Pages(e) => e.errno(),
             IoasError::Domain(e) => e.errno(),
             IoasError::Memory(e) => e.errno(),
+            IoasError::Cut(e) => e.errno(),
             IoasError::Injected(_) => Errno::NOMEM,
             IoasError::NoAccess
             | IoasError::NotAttached

@@ -17,9 +17,16 @@ use uvfio_abi::iommufd::{
     IommuIoasAllowIovas, IommuIoasCopy, IommuIoasIovaRanges, IommuIoasMap, IommuIoasUnmap, IommuIovaRange,
 };
 use uvfio_abi::selftest::{
-    IOMMU_TEST_CMD, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_MOCK_DOMAIN,
-    IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, IommuTestCheckRefs, IommuTestCmd, IommuTestMemoryLimit,
-    IommuTestMockDomain,
+    IOMMU_TEST_CMD, IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, IOMMU_TEST_OP_ACCESS_RW,
+    IOMMU_TEST_OP_ADD_RESERVED, IOMMU_TEST_OP_CREATE_ACCESS, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+    IOMMU_TEST_OP_MD_CHECK_MAP, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_MOCK_DOMAIN,
+    IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, IommuTestAccessPages, IommuTestAccessReplaceIoas, IommuTestAccessRw,
+    IommuTestAddReserved, IommuTestCheckMap, IommuTestCheckRefs, IommuTestCmd, IommuTestCreateAccess,
+    IommuTestDestroyAccessPages, IommuTestMemoryLimit, IommuTestMockDomain,
+};
+pub use uvfio_abi::selftest::{
+    MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+    MOCK_FLAGS_ACCESS_WRITE,
 };
 use uvfio_iommufd::ctx::{Object, UserMemory};
 use uvfio_iommufd::object::ObjectType;
@@ -140,6 +147,106 @@ pub fn check_refs(fd: &Fd, user: &TestUser, uptr: u64, length: u64, refs: u32) -
         refs,
         pad: 0,
     });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)
+}
+
+/// `IOMMU_TEST_OP_ADD_RESERVED`: reserve `start..+length` in IOAS `ioas_id`.
+pub fn add_reserved(fd: &Fd, user: &TestUser, ioas_id: u32, start: u64, length: u64) -> Result<(), Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_ADD_RESERVED, ioas_id);
+    cmd.set_add_reserved(IommuTestAddReserved { start, length });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)
+}
+
+/// `_test_cmd_create_access()`: the new access descriptor.
+pub fn create_access(fd: &Fd, user: &TestUser, ioas_id: u32, flags: u32) -> Result<u32, Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_CREATE_ACCESS, ioas_id);
+    cmd.set_create_access(IommuTestCreateAccess {
+        out_access_fd: 0,
+        flags,
+    });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)?;
+    Ok(cmd.create_access().out_access_fd)
+}
+
+/// `_test_cmd_destroy_access()`: `close(access_id)`.
+pub fn destroy_access(fd: &Fd, access_id: u32) -> Result<(), Errno> {
+    let n = i32::try_from(access_id).map_err(|_| Errno::BADF)?;
+    fd.ctx.close_access_fd(n).map_err(|e| e.errno())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_PAGES`: the item id of the new pin.
+pub fn access_pages(
+    fd: &Fd,
+    user: &TestUser,
+    access_id: u32,
+    flags: u32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+) -> Result<u32, Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_ACCESS_PAGES, access_id);
+    cmd.set_access_pages(IommuTestAccessPages {
+        flags,
+        out_access_pages_id: 0,
+        iova,
+        length,
+        uptr,
+    });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)?;
+    Ok(cmd.access_pages().out_access_pages_id)
+}
+
+/// `_test_cmd_destroy_access_pages()`.
+pub fn destroy_access_pages(
+    fd: &Fd,
+    user: &TestUser,
+    access_id: u32,
+    access_pages_id: u32,
+) -> Result<(), Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, access_id);
+    cmd.set_destroy_access_pages(IommuTestDestroyAccessPages { access_pages_id });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)
+}
+
+/// `IOMMU_TEST_OP_ACCESS_RW`.
+pub fn access_rw(
+    fd: &Fd,
+    user: &TestUser,
+    access_id: u32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+    flags: u32,
+) -> Result<(), Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_ACCESS_RW, access_id);
+    cmd.set_access_rw(IommuTestAccessRw {
+        iova,
+        length,
+        uptr,
+        flags,
+        pad: 0,
+    });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)
+}
+
+/// `_test_cmd_access_replace_ioas()`.
+pub fn access_replace_ioas(fd: &Fd, user: &TestUser, access_id: u32, ioas_id: u32) -> Result<(), Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, access_id);
+    cmd.set_access_replace_ioas(IommuTestAccessReplaceIoas { ioas_id });
+    ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)
+}
+
+/// `IOMMU_TEST_OP_MD_CHECK_MAP` on HWPT `hwpt_id`.
+pub fn check_map(
+    fd: &Fd,
+    user: &TestUser,
+    hwpt_id: u32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+) -> Result<(), Errno> {
+    let mut cmd = test_cmd(IOMMU_TEST_OP_MD_CHECK_MAP, hwpt_id);
+    cmd.set_check_map(IommuTestCheckMap { iova, length, uptr });
     ioctl(fd, user, IOMMU_TEST_CMD, &mut cmd)
 }
 
@@ -427,6 +534,12 @@ impl<'u> IoasFixture<'u> {
             self.fd.ctx.close(),
             vec![],
             "{:?}: objects held after close",
+            self.variant
+        );
+        assert_eq!(
+            self.fd.ctx.access_fds(),
+            Vec::<i32>::new(),
+            "{:?}: access descriptors open after close",
             self.variant
         );
         assert_eq!(

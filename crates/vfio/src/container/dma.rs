@@ -4,14 +4,14 @@
 
 use super::{CompatContext, Container, ContainerError, DMA_AVAIL_UNLIMITED, State};
 use crate::uapi::container::{IommuGetInfo, IommuInfo};
-use crate::uapi::type1::{MapDma, UnmapDma, UnmapTarget, min_pgsize};
+use crate::uapi::type1::{MapDma, UnmapDma, UnmapFlags, UnmapTarget, min_pgsize};
 use crate::uapi::{PAGE_SIZE, UapiError};
 use std::sync::Arc;
 use uvfio_iommufd::ctx::UserMemory;
-use uvfio_iommufd::ioas::{IoPageTable, IoasError};
-use uvfio_iommufd::iova_space::{IovaSpaceError, Placement};
+use uvfio_iommufd::ioas::IoPageTable;
+use uvfio_iommufd::iova_space::Placement;
 use uvfio_iommufd::object::UserRef;
-use uvfio_types::Alignment;
+use uvfio_types::{Alignment, Iova};
 
 /// `PAGE_MASK`.
 const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
@@ -123,16 +123,38 @@ impl<C: CompatContext> Container<C> {
 
     /// `VFIO_IOMMU_UNMAP_DMA` (`iommufd_vfio_unmap_dma()`): `FLAG_ALL` (with `iova` and `size` 0)
     /// unmaps everything; otherwise every mapping inside the range goes, and a range that cuts a
-    /// mapping or holds none is `ENOENT` (`iopt_unmap_iova()`). Type1 (v1) would cut the mappings
-    /// at the range's ends first; see [`ContainerError::CannotSplit`]. The reply carries the bytes
-    /// unmapped and is written after the unmap whether it failed or not, as the compat layer does
-    /// (not after the `FLAG_ALL` check or a refused cut, which skip it).
-    pub(super) fn unmap_dma(&self, v2: bool, cmd: &UnmapDma, user: &mut [u8]) -> Result<(), ContainerError> {
+    /// mapping or holds none is `ENOENT` (`iopt_unmap_iova()`). When the compat IOAS has large
+    /// pages disabled (type1 (v1): `VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU)` disabled them) the areas are
+    /// first cut at `iova - 1` and `iova + size - 1` (`iopt_cut_iova()`), so the unmap may take
+    /// part of a mapping; a refused cut is its own errno, with no reply written. Otherwise the
+    /// reply carries the bytes unmapped and is written after the unmap whether it failed or not,
+    /// as the compat layer does. Linux's compat layer does not look at the driver (v1 or v2) here,
+    /// only at `disable_large_pages`; neither does this.
+    pub(super) fn unmap_dma(&self, _v2: bool, cmd: &UnmapDma, user: &mut [u8]) -> Result<(), ContainerError> {
         let (ioas, _use) = self.compat_ioas_for_request()?;
-        let target = match cmd.compat_target() {
+        let target = cmd.compat_target();
+        // if (unmap.iova != 0 || unmap.size != 0) { rc = -EINVAL; goto err_put; }
+        if let Err(e @ UapiError::UnmapAllNotZero { .. }) = target {
+            return Err(e.into());
+        }
+        if !cmd.flags.contains(UnmapFlags::ALL) && ioas.large_pages_disabled() {
+            // unsigned long iovas[] = { unmap.iova + unmap.size - 1, unmap.iova - 1 };
+            // rc = iopt_cut_iova(&ioas->iopt, iovas, unmap.iova ? 2 : 1);
+            // if (rc) goto err_put;
+            // Before iopt_unmap_iova()'s own checks, in C's unsigned arithmetic: a zero size or
+            // a wrapping range still cuts at the wrapped points.
+            let start = cmd.iova.raw();
+            let last = Iova::new(start.wrapping_add(cmd.size).wrapping_sub(1));
+            let before = Iova::new(start.wrapping_sub(1));
+            let cuts = if cmd.iova == Iova::ZERO {
+                &[last][..]
+            } else {
+                &[last, before][..]
+            };
+            ioas.cut_iova(cuts)?;
+        }
+        let target = match target {
             Ok(target) => target,
-            // if (unmap.iova != 0 || unmap.size != 0) { rc = -EINVAL; goto err_put; }
-            Err(e @ UapiError::UnmapAllNotZero { .. }) => return Err(e.into()),
             // iopt_unmap_iova()'s own refusals (`!length`, overflow) reach the reply.
             Err(e) => {
                 cmd.encode_reply(0, user)?;
@@ -143,13 +165,7 @@ impl<C: CompatContext> Container<C> {
             // rc = iopt_unmap_all(&ioas->iopt, &unmapped);
             UnmapTarget::All => ioas.try_unmap_all(),
             // rc = iopt_unmap_iova(&ioas->iopt, unmap.iova, unmap.size, &unmapped);
-            UnmapTarget::Range(range) => match ioas.unmap(range) {
-                // v1: `iopt_cut_iova()` would have split the mapping at the range's ends.
-                Err(cause @ IoasError::Iova(IovaSpaceError::SplitsArea { .. })) if !v2 => {
-                    return Err(ContainerError::CannotSplit { range, cause });
-                }
-                other => other,
-            },
+            UnmapTarget::Range(range) => ioas.unmap(range),
         };
         // unmap.size = unmapped; if (copy_to_user(arg, &unmap, minsz)) rc = -EFAULT;
         let unmapped = result.as_ref().map_or(0, |bytes| *bytes);

@@ -80,23 +80,6 @@ pub enum ContainerError {
     /// There is no compat IOAS, or it has been destroyed (`get_compat_ioas()`: `ENODEV`).
     #[error("no compat IOAS")]
     NoCompatIoas,
-    /// `VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU)` adopting an IOAS whose domains already carry mappings
-    /// (`iopt_disable_large_pages()`: "Won't do it if domains already have pages mapped in them",
-    /// `EINVAL`).
-    #[error("type1 (v1) needs large pages off, but the IOAS's domains already map pages")]
-    LargePagesInUse,
-    /// A type1 (v1) unmap that would cut a mapping in two. Linux's compat layer splits the area
-    /// (`iopt_cut_iova()`); uvfio's `IoPageTable` does not offer that yet, so the unmap is refused
-    /// with the errno `iopt_area_split()` gives for a split it cannot make (`EINVAL`), nothing
-    /// changed.
-    #[error("type1 unmap of {range} would split a mapping, which this IOAS cannot do yet")]
-    CannotSplit {
-        /// The range asked for.
-        range: IovaRange,
-        /// The mapping it cuts.
-        #[source]
-        cause: IoasError,
-    },
     /// type1's `dma_entry_limit` mappings exist (`vfio_dma_do_map()`:
     /// `if (!iommu->dma_avail) { ret = -ENOSPC; ... }`).
     #[error("the container holds its limit of {limit} mappings")]
@@ -141,9 +124,7 @@ impl ContainerError {
             | ContainerError::SetIommuState
             | ContainerError::OpenType { .. }
             | ContainerError::GroupInContainer { .. }
-            | ContainerError::GroupNotInContainer { .. }
-            | ContainerError::LargePagesInUse
-            | ContainerError::CannotSplit { .. } => Errno::INVAL,
+            | ContainerError::GroupNotInContainer { .. } => Errno::INVAL,
         }
     }
 }

@@ -141,8 +141,8 @@ impl<C: CompatContext> Container<C> {
                 let (ioas, _use) = self.compat_ioas_by_id(id)?;
                 // if (type == VFIO_TYPE1_IOMMU) rc = iopt_disable_large_pages(&ioas->iopt);
                 // "Won't do it if domains already have pages mapped in them": -EINVAL.
-                if driver == IommuDriver::Type1 && ioas.domain_count() > 0 && ioas.area_count() > 0 {
-                    return Err(ContainerError::LargePagesInUse);
+                if driver == IommuDriver::Type1 {
+                    ioas.disable_large_pages()?;
                 }
                 Ok(driver)
             }
