@@ -398,7 +398,7 @@ impl IoPageTable {
                 .fail
                 .step(Site::FrameAlloc)
                 .map_err(IoasError::Injected)
-                .and_then(|()| Ok(domain.map(range.start(), hpa, range.len_minus_one() + 1, data.prot)?));
+                .and_then(|()| map_into(domain, range, hpa, data.prot, inner.large_pages_disabled));
             if let Err(e) = mapped {
                 for undo in &inner.domains[..done] {
                     let _ = undo.unmap(range);
@@ -481,4 +481,41 @@ fn clear_prevent_access(inner: &mut Inner, areas: &HashSet<AreaId>) {
             data.prevent_access = false;
         }
     }
+}
+
+/// Maps `range` at `hpa` into `domain`; with large pages disabled, one 4 KiB page at a time, as
+/// Linux's `batch_iommu_map_small()` does, so that no super-page leaf can stop a later cut.
+/// On failure the part already mapped is unmapped again.
+pub(crate) fn map_into(
+    domain: &uvfio_iommu::Domain,
+    range: IovaRange,
+    hpa: uvfio_types::Hpa,
+    prot: Access,
+    small: bool,
+) -> Result<(), IoasError> {
+    let len = range.len_minus_one() + 1;
+    if !small {
+        return Ok(domain.map(range.start(), hpa, len, prot)?);
+    }
+    let mut done = 0;
+    while done < len {
+        let step = (|| Some((range.start().checked_add(done)?, hpa.checked_add(done)?)))();
+        let mapped = match step {
+            Some((iova, at)) => domain
+                .map(iova, at, PAGE.min(len - done), prot)
+                .map_err(IoasError::from),
+            None => Err(IoasError::Iova(IovaSpaceError::ZeroLength)),
+        };
+        if let Err(e) = mapped {
+            if done > 0
+                && let Ok(part) = IovaRange::from_start_len(range.start(), done)
+            {
+                let _ = domain.unmap(part);
+                let _ = domain.invalidate(uvfio_iommu::Invalidation::Range(part));
+            }
+            return Err(e);
+        }
+        done += PAGE;
+    }
+    Ok(())
 }

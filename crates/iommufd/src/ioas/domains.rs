@@ -63,7 +63,7 @@ impl IoPageTable {
             };
             let mapped = hpa.and_then(|hpa| {
                 self.fail.step(Site::FrameAlloc).map_err(IoasError::Injected)?;
-                Ok(domain.map(range.start(), hpa, range.len_minus_one() + 1, data.prot)?)
+                super::map_into(&domain, range, hpa, data.prot, inner.large_pages_disabled)
             });
             match mapped {
                 Ok(()) => done.push((range, data)),
