@@ -218,18 +218,7 @@ impl IoasMap {
         let flags = MapFlags::known(CMD, cmd.flags)?;
         check_reserved_zero("__reserved", &cmd.reserved)?;
         // `if (cmd->iova >= ULONG_MAX || cmd->length >= ULONG_MAX) return -EOVERFLOW;`
-        if ulong_overflows(cmd.iova) {
-            return Err(UapiError::Overflow {
-                cmd: CMD,
-                field: "iova",
-            });
-        }
-        if ulong_overflows(cmd.length) {
-            return Err(UapiError::Overflow {
-                cmd: CMD,
-                field: "length",
-            });
-        }
+        no_ulong_overflow(CMD, &[("iova", cmd.iova), ("length", cmd.length)])?;
         // `if (!(cmd->flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;`
         flags.require_access(CMD)?;
         Ok(IoasMap {
@@ -275,18 +264,7 @@ impl IoasMapFile {
         //      IOMMU_IOAS_MAP_READABLE)) return -EOPNOTSUPP;`
         let flags = MapFlags::known(CMD, cmd.flags)?;
         // `if (cmd->iova >= ULONG_MAX || cmd->length >= ULONG_MAX) return -EOVERFLOW;`
-        if ulong_overflows(cmd.iova) {
-            return Err(UapiError::Overflow {
-                cmd: CMD,
-                field: "iova",
-            });
-        }
-        if ulong_overflows(cmd.length) {
-            return Err(UapiError::Overflow {
-                cmd: CMD,
-                field: "length",
-            });
-        }
+        no_ulong_overflow(CMD, &[("iova", cmd.iova), ("length", cmd.length)])?;
         // `if (!(cmd->flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;`
         flags.require_access(CMD)?;
         Ok(IoasMapFile {
@@ -435,5 +413,14 @@ impl IoasUnmap {
     /// Writes the number of bytes unmapped back (`cmd->length = unmapped;`).
     pub fn encode_reply(bytes: &mut [u8], unmapped: u64) -> Result<(), UapiError> {
         respond(bytes, |cmd: &mut IommuIoasUnmap| cmd.length = unmapped)
+    }
+}
+
+/// The `>= ULONG_MAX` checks of the IOAS handlers (`if (cmd->iova >= ULONG_MAX || cmd->length >=
+/// ULONG_MAX) return -EOVERFLOW;`), in the order given: the first field that overflows is named.
+fn no_ulong_overflow(cmd: &'static str, fields: &[(&'static str, u64)]) -> Result<(), UapiError> {
+    match fields.iter().find(|(_, value)| ulong_overflows(*value)) {
+        Some(&(field, _)) => Err(UapiError::Overflow { cmd, field }),
+        None => Ok(()),
     }
 }
