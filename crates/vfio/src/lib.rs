@@ -11,7 +11,11 @@
 //! handlers apply, in Linux's order, with Linux's errnos, and writes the structs the kernel writes
 //! back, capability chains included), and [`container`], the `/dev/vfio/vfio` container over an
 //! iommufd compat IOAS (type1, type1v2, no-IOMMU; type1 v1's splitting unmap is not served yet:
-//! it answers `EINVAL`). Groups, the cdev path and the device side come next.
+//! it answers `EINVAL`), [`group`], the `/dev/vfio/N` groups (`GET_STATUS`, `SET_CONTAINER`,
+//! `UNSET_CONTAINER`, `GET_DEVICE_FD`), [`cdev`], the `/dev/vfio/devices/vfioX` path (bind to an
+//! iommufd, attach / replace / detach an IOAS or HWPT), and [`noiommu`], the unsafe no-IOMMU mode
+//! (the host's opt-in, the taint, `noiommu-N` groups, devices that DMA to host physical
+//! addresses). The device side (regions, IRQs, reset) comes next.
 //!
 //! Why hand-written: this *is* the system being modelled. rust-vmm's `vfio-ioctls` is the other
 //! side of the same interface (a client issuing these ioctls to a kernel), and `vfio-bindings`
@@ -20,6 +24,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cdev;
 pub mod compat;
 pub mod container;
+pub mod group;
+pub mod noiommu;
 pub mod uapi;

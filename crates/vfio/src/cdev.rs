@@ -1,0 +1,275 @@
+//! The cdev path, `/dev/vfio/devices/vfioX` (Linux `drivers/vfio/device_cdev.c`,
+//! `drivers/vfio/iommufd.c` and the routing of `vfio_device_fops_unl_ioctl()`).
+//!
+//! A [`CdevDevice`] is the host's record of one device (its IOMMU group and requester id);
+//! [`CdevDevice::open`] gives a [`CdevFile`] (`vfio_device_fops_cdev_open()`), which must be
+//! bound before anything else: every request but `BIND_IOMMUFD` is `EINVAL` until then
+//! (`if (!smp_load_acquire(&df->access_granted)) return -EINVAL;`).
+//!
+//! - `BIND_IOMMUFD`: `EINVAL` if this file is bound (`if (df->access_granted)`), the VF-token flag
+//!   `EINVAL` (no device here has `match_token_uuid`), then the iommufd (`EBADF` / `EBADFD` from
+//!   the host's fd lookup), then `vfio_df_open()`: a device can be opened by one cdev file at a
+//!   time (`if (device->open_count != 0 && !df->group) return -EINVAL;`), and
+//!   `iommufd_device_bind()` makes the device object whose id is `out_devid`. A fault writing
+//!   `out_devid` undoes the bind (`EFAULT`).
+//! - `ATTACH_IOMMUFD_PT`: `pt_id` names an IOAS (an automatic HWPT) or a paging HWPT;
+//!   `vfio_iommufd_physical_attach_ioas()` replaces when the device is attached already; the
+//!   HWPT's id is written back, and a fault writing it detaches again (`goto out_detach`).
+//! - `DETACH_IOMMUFD_PT`: always 0; the device goes back to blocked DMA.
+//!
+//! Closing the file unbinds (`vfio_df_unbind_iommufd()` → `iommufd_device_unbind()`): the device
+//! is detached and its object destroyed.
+
+use crate::uapi::cdev::{AttachIommufdPt, BindIommufd};
+use crate::uapi::device::{DeviceCmd, DeviceLimits, DeviceRequest, decode_device, device_command};
+use crate::uapi::{IoctlArg, UapiError};
+use parking_lot::Mutex;
+use rustix::io::Errno;
+use std::sync::Arc;
+use uvfio_iommufd::ctx::{Iommufd, IommufdError};
+use uvfio_iommufd::device::{AttachTarget, Device, DeviceError, GroupId};
+use uvfio_iommufd::object::ObjectId;
+
+/// Why a cdev request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CdevError {
+    /// The decoder refused the request or its argument.
+    #[error("bad request")]
+    Uapi(#[from] UapiError),
+    /// A request other than `BIND_IOMMUFD` before the bind (`EINVAL`).
+    #[error("request {request:#x} before VFIO_DEVICE_BIND_IOMMUFD")]
+    NotBound {
+        /// The request number.
+        request: u32,
+    },
+    /// `BIND_IOMMUFD` on a bound file (`EINVAL`).
+    #[error("the device file is bound already")]
+    AlreadyBound,
+    /// The device is open through another cdev file (`vfio_df_open()`: `EINVAL`).
+    #[error("the device is open through another file")]
+    OpenElsewhere,
+    /// `VFIO_DEVICE_BIND_FLAG_TOKEN` for a device without a VF token (`EINVAL`).
+    #[error("the device takes no VF token")]
+    NoToken,
+    /// The iommufd fd names no open file (`EBADF`).
+    #[error("fd {0} is not open")]
+    BadFd(i32),
+    /// The iommufd fd is not an iommufd (`iommufd_ctx_from_fd()`: `EBADFD`).
+    #[error("fd {0} is not an iommufd")]
+    NotAnIommufd(i32),
+    /// Binding in the iommufd context failed.
+    #[error("binding")]
+    Bind(#[source] IommufdError),
+    /// The attach or replace failed (`ENOENT`, `EINVAL`, `EBUSY`, ...).
+    #[error("attaching")]
+    Attach(#[source] DeviceError),
+}
+
+impl CdevError {
+    /// The errno the ioctl returns: the one place a cdev error becomes a number.
+    pub fn errno(&self) -> Errno {
+        match self {
+            CdevError::Uapi(e) => e.errno(),
+            CdevError::NotBound { .. }
+            | CdevError::AlreadyBound
+            | CdevError::OpenElsewhere
+            | CdevError::NoToken => Errno::INVAL,
+            CdevError::BadFd(_) => Errno::BADF,
+            CdevError::NotAnIommufd(_) => Errno::BADFD,
+            CdevError::Bind(e) => e.errno(),
+            CdevError::Attach(e) => e.errno(),
+        }
+    }
+}
+
+/// How the host resolves the fd `BIND_IOMMUFD` names.
+pub trait IommufdFds {
+    /// The iommufd context `fd` is open on: [`CdevError::BadFd`] or [`CdevError::NotAnIommufd`].
+    fn iommufd(&self, fd: i32) -> Result<Arc<Iommufd>, CdevError>;
+}
+
+/// A device as the cdev path knows it (Linux `struct vfio_device` with its cdev).
+#[derive(Debug)]
+pub struct CdevDevice {
+    name: String,
+    group: GroupId,
+    rid: u16,
+    /// `device->open_count` of cdev files.
+    opened: Mutex<bool>,
+}
+
+impl CdevDevice {
+    /// The device `vfioX` named `name`, requester id `rid` in IOMMU group `group`.
+    pub fn new(name: &str, group: GroupId, rid: u16) -> Arc<Self> {
+        Arc::new(CdevDevice {
+            name: name.to_owned(),
+            group,
+            rid,
+            opened: Mutex::new(false),
+        })
+    }
+
+    /// The device node's name (`vfioX`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether a cdev file has it bound.
+    pub fn is_open(&self) -> bool {
+        *self.opened.lock()
+    }
+
+    /// `vfio_device_fops_cdev_open()`: an unbound file.
+    pub fn open(self: &Arc<Self>) -> CdevFile {
+        CdevFile {
+            device: Arc::clone(self),
+            bound: Mutex::new(None),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bound {
+    ctx: Arc<Iommufd>,
+    devid: ObjectId,
+    device: Arc<Device>,
+}
+
+/// An open `/dev/vfio/devices/vfioX`.
+#[derive(Debug)]
+pub struct CdevFile {
+    device: Arc<CdevDevice>,
+    bound: Mutex<Option<Bound>>,
+}
+
+/// The devices here have no PASID support and no IRQs yet.
+struct Limits;
+
+impl DeviceLimits for Limits {
+    fn num_irq_indexes(&self) -> u32 {
+        0
+    }
+    fn irq_count(&self, _index: u32) -> u32 {
+        0
+    }
+    fn pasid_capable(&self) -> bool {
+        false
+    }
+}
+
+impl CdevFile {
+    /// The bound iommufd device, if bound.
+    pub fn iommufd_device(&self) -> Option<Arc<Device>> {
+        self.bound.lock().as_ref().map(|b| Arc::clone(&b.device))
+    }
+
+    /// The device object's id (`out_devid`), if bound.
+    pub fn devid(&self) -> Option<ObjectId> {
+        self.bound.lock().as_ref().map(|b| b.devid)
+    }
+
+    /// `ioctl(cdev_fd, request, arg)`: returns 0 and writes replies into `arg`.
+    pub fn ioctl(&self, request: u32, mut arg: IoctlArg<'_>, fds: &dyn IommufdFds) -> Result<u32, CdevError> {
+        // if (cmd == VFIO_DEVICE_BIND_IOMMUFD) return vfio_df_ioctl_bind_iommufd(df, uptr);
+        // if (!smp_load_acquire(&df->access_granted)) return -EINVAL;
+        let req = device_command(request);
+        if req != Some(DeviceRequest::BindIommufd) && self.bound.lock().is_none() {
+            return Err(CdevError::NotBound { request });
+        }
+        match decode_device(request, &arg, &Limits)? {
+            DeviceCmd::BindIommufd(cmd) => self.bind(&cmd, arg.bytes_mut("bind_iommufd")?, fds),
+            DeviceCmd::AttachIommufdPt(cmd) => self.attach(&cmd, arg.bytes_mut("attach_iommufd_pt")?),
+            DeviceCmd::DetachIommufdPt(_) => {
+                self.detach();
+                Ok(())
+            }
+            // The device side (info, regions, IRQs, reset) is not served by this file yet; the
+            // vfio-pci driver's `default:` is -ENOTTY.
+            _ => Err(UapiError::UnknownRequest { request }.into()),
+        }
+        .map(|()| 0)
+    }
+
+    /// `vfio_df_ioctl_bind_iommufd()` after decoding.
+    fn bind(&self, cmd: &BindIommufd, user: &mut [u8], fds: &dyn IommufdFds) -> Result<(), CdevError> {
+        let mut bound = self.bound.lock();
+        // /* one device cannot be bound twice */ if (df->access_granted) ret = -EINVAL;
+        if bound.is_some() {
+            return Err(CdevError::AlreadyBound);
+        }
+        // vfio_df_check_token(): no match_token_uuid → the TOKEN flag is -EINVAL.
+        if cmd.token.is_some() {
+            return Err(CdevError::NoToken);
+        }
+        // df->iommufd = iommufd_ctx_from_fd(bind.iommufd);
+        let ctx = fds.iommufd(cmd.iommufd)?;
+        // vfio_df_open(): if (device->open_count != 0 && !df->group) return -EINVAL;
+        let mut opened = self.device.opened.lock();
+        if *opened {
+            return Err(CdevError::OpenElsewhere);
+        }
+        let (devid, device) = ctx
+            .bind_device(self.device.group, self.device.rid)
+            .map_err(CdevError::Bind)?;
+        let new = Bound { ctx, devid, device };
+        // copy_to_user(&arg->out_devid, ...) ? -EFAULT : 0; on failure the device is closed.
+        if let Err(e) = cmd.encode_reply(devid.raw(), user) {
+            unbind(new);
+            return Err(e.into());
+        }
+        *opened = true;
+        *bound = Some(new);
+        Ok(())
+    }
+
+    /// `vfio_df_ioctl_attach_pt()` → `vfio_iommufd_physical_attach_ioas()`.
+    fn attach(&self, cmd: &AttachIommufdPt, user: &mut [u8]) -> Result<(), CdevError> {
+        let bound = self.bound.lock();
+        let Some(b) = bound.as_ref() else {
+            return Err(CdevError::NotBound { request: 0 });
+        };
+        let table = b.ctx.objects();
+        let target = AttachTarget::lookup(table, cmd.pt_id).map_err(CdevError::Attach)?;
+        // if (vdev->iommufd_attached) rc = iommufd_device_replace(...); else attach.
+        let pt_id = if b.device.is_attached() {
+            b.device.replace(table, target)
+        } else {
+            b.device.attach(table, target)
+        }
+        .map_err(CdevError::Attach)?;
+        // if (copy_to_user(&arg->pt_id, ...)) { ret = -EFAULT; goto out_detach; }
+        if let Err(e) = cmd.encode_reply(pt_id.raw(), user) {
+            b.device.detach(table);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// `vfio_df_ioctl_detach_pt()` → `vfio_iommufd_physical_detach_ioas()`: detaches if attached.
+    fn detach(&self) {
+        if let Some(b) = self.bound.lock().as_ref() {
+            b.device.detach(b.ctx.objects());
+        }
+    }
+}
+
+/// `iommufd_device_unbind()`: detach (destroying an automatic HWPT nothing uses), then the device
+/// object goes.
+fn unbind(b: Bound) {
+    let table = b.ctx.objects();
+    b.device.detach(table);
+    // The object holds the other reference; it cannot be in use by anything but this file.
+    let removed = table.destroy(b.devid.raw());
+    debug_assert!(removed.is_ok());
+    drop(removed);
+}
+
+impl Drop for CdevFile {
+    /// `vfio_device_fops_release()` → `vfio_df_unbind_iommufd()`.
+    fn drop(&mut self) {
+        if let Some(b) = self.bound.get_mut().take() {
+            unbind(b);
+            *self.device.opened.lock() = false;
+        }
+    }
+}
