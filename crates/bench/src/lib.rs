@@ -13,6 +13,9 @@
 //! - [`map_unmap`]: map + unmap of 1 GiB in 4 KiB, 2 MiB and 1 GiB pages with pinning and
 //!   locked-memory accounting, against `mlock` + `MADV_POPULATE_WRITE` + `munlock` of 1 GiB of
 //!   resident memory (the kernel's own cost of pinning);
+//! - [`uapi_map`]: `IOMMU_IOAS_MAP` + `IOMMU_IOAS_UNMAP` (mock domain attached) and type1v2
+//!   `VFIO_IOMMU_MAP_DMA` + `VFIO_IOMMU_UNMAP_DMA` of 1 GiB through the full ioctl path, in each
+//!   page size, against the direct page-table map + unmap of [`map_unmap`] in the same run;
 //! - [`scaling`]: translation throughput on 2 threads against 1.
 //!
 //! Why the peer runs in the same run: an absolute time says more about the machine (its clock, its
@@ -27,6 +30,7 @@ pub mod harness;
 pub mod map_unmap;
 pub mod scaling;
 mod sys;
+pub mod uapi_map;
 pub mod vm_memory_peer;
 pub mod walk;
 
@@ -42,6 +46,7 @@ pub fn all_specs() -> Vec<RowSpec> {
         vm_memory_peer::specs(),
         walk::specs(),
         map_unmap::specs(),
+        uapi_map::specs(),
         scaling::specs(),
     ]
     .concat()
@@ -120,6 +125,12 @@ pub enum BenchError {
     /// A DMA through uvfio faulted.
     #[error("DMA fault")]
     Dma(#[source] uvfio_iommu::DmaFault),
+    /// An ioctl on uvfio's `/dev/iommu` context failed.
+    #[error("/dev/iommu ioctl")]
+    Iommufd(#[source] uvfio_iommufd::ctx::IommufdError),
+    /// An ioctl on a uvfio VFIO container failed.
+    #[error("VFIO container ioctl")]
+    Container(#[source] uvfio_vfio::container::ContainerError),
     /// An address range could not be formed.
     #[error("address range")]
     Types(#[source] uvfio_types::TypesError),

@@ -1,10 +1,16 @@
 //! Every `unsafe` operation of the crate: an anonymous mapping with `mlock` / `munlock` /
-//! `MADV_POPULATE_WRITE` (the pinning limit), and a chain of dependent loads (the page-walk limit).
+//! `MADV_POPULATE_WRITE` (the pinning limit), a chain of dependent loads (the page-walk limit), and
+//! [`UserRegion`], the driver's buffer the uAPI rows hand to `/dev/iommu` and the VFIO container
+//! (their [`UserMemory`]).
 
 use crate::BenchError;
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 use std::ffi::c_void;
 use std::ptr::NonNull;
+use uvfio_iommufd::ctx::{BadFd, UserFault, UserMemory};
+use uvfio_iommufd::uapi::UserPtr;
+use uvfio_memory::{HostMemory, UserBuffer};
+use uvfio_types::HostVa;
 
 /// A private anonymous mapping of this process, unmapped on drop.
 ///
@@ -95,6 +101,145 @@ impl Drop for AnonRegion {
         let _unmapped: rustix::io::Result<()> = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
         // munmap of a whole mapping we own fails only on a kernel bug; a destructor cannot report it,
         // and the only consequence would be a leaked mapping.
+    }
+}
+
+/// A driver's buffer in this process, as the uAPI rows pass it to `IOMMU_IOAS_MAP` and
+/// `VFIO_IOMMU_MAP_DMA`: `len` bytes of an anonymous mapping, starting at an address aligned to
+/// `align` (so transparent huge pages can back it in whole 2 MiB folios), resident before any
+/// timing. It is the [`UserMemory`] of the contexts it is handed to: copies and buffers are served
+/// from inside it only; anything else is a fault.
+///
+/// Invariant: `start .. start + len` lies inside `region`, which lives as long as `self`; it is
+/// only ever reached through raw pointers (never a Rust reference), so a device writing it
+/// through an adopted segment aliases nothing. On drop, the mapping is leaked rather than unmapped
+/// if `mem` (the host memory of the contexts it was handed to) still holds an adopted segment,
+/// which keeps [`UserBuffer::new`]'s promise even if a context leaks a mapping.
+#[derive(Debug)]
+pub(crate) struct UserRegion {
+    region: Option<AnonRegion>,
+    start: usize,
+    len: usize,
+    mem: std::sync::Arc<HostMemory>,
+}
+
+impl UserRegion {
+    /// `len` bytes at an `align`-aligned address (a power of two, at least 4 KiB), backed as
+    /// asked and made resident, for contexts over `mem`.
+    pub(crate) fn new(
+        len: usize,
+        align: usize,
+        backing: Backing,
+        mem: std::sync::Arc<HostMemory>,
+    ) -> Result<Self, BenchError> {
+        if !align.is_power_of_two() || align < 4096 || len == 0 || len % 4096 != 0 {
+            return Err(BenchError::Setup("user region: bad length or alignment"));
+        }
+        let total = len
+            .checked_add(align)
+            .ok_or(BenchError::Setup("user region: too long"))?;
+        let region = AnonRegion::new(total, backing)?;
+        let base = region.ptr.as_ptr().addr();
+        let start = base.next_multiple_of(align);
+        let user = UserRegion {
+            region: Some(region),
+            start,
+            len,
+            mem,
+        };
+        user.populate_write()?;
+        Ok(user)
+    }
+
+    /// The first byte, as a driver passes it in `user_va` / `vaddr`.
+    pub(crate) fn va(&self) -> u64 {
+        self.start as u64
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len as u64
+    }
+
+    fn populate_write(&self) -> Result<(), BenchError> {
+        let ptr = std::ptr::without_provenance_mut::<c_void>(self.start);
+        // SAFETY: the range lies inside this value's own mapping (type invariant); populating only
+        // faults pages in and never changes what any address reads.
+        unsafe { rustix::mm::madvise(ptr, self.len, Advice::LinuxPopulateWrite) }.map_err(|errno| {
+            BenchError::Sys {
+                call: "madvise(MADV_POPULATE_WRITE)",
+                errno,
+            }
+        })
+    }
+
+    /// The offset of `[ptr, ptr + len)` in the region, if it lies wholly inside it.
+    fn offset_of(&self, ptr: u64, len: usize) -> Option<usize> {
+        let off = usize::try_from(ptr.checked_sub(self.start as u64)?).ok()?;
+        (off.checked_add(len)? <= self.len).then_some(off)
+    }
+
+    fn base(&self) -> *mut u8 {
+        match &self.region {
+            Some(r) => r
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .wrapping_add(self.start - r.ptr.as_ptr().addr()),
+            None => std::ptr::null_mut(),
+        }
+    }
+}
+
+impl UserMemory for UserRegion {
+    fn read(&self, ptr: UserPtr, buf: &mut [u8]) -> Result<(), UserFault> {
+        let fault = UserFault {
+            ptr: ptr.0,
+            len: buf.len(),
+        };
+        let off = self.offset_of(ptr.0, buf.len()).ok_or(fault)?;
+        let src = self.base().wrapping_add(off);
+        // SAFETY: `src .. src + buf.len()` lies inside the live region (checked above, type
+        // invariant), which no Rust reference covers, so it cannot overlap `buf`.
+        unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn write(&self, ptr: UserPtr, buf: &[u8]) -> Result<(), UserFault> {
+        let fault = UserFault {
+            ptr: ptr.0,
+            len: buf.len(),
+        };
+        let off = self.offset_of(ptr.0, buf.len()).ok_or(fault)?;
+        let dst = self.base().wrapping_add(off);
+        // SAFETY: as in `read`: a live, writable range of the region that no reference covers.
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, buf.len()) };
+        Ok(())
+    }
+
+    fn file(&self, fd: i32) -> Result<std::os::fd::OwnedFd, BadFd> {
+        Err(BadFd(fd))
+    }
+
+    fn buffer(&self, va: HostVa, len: u64) -> UserBuffer {
+        let inside = usize::try_from(len)
+            .ok()
+            .is_some_and(|l| self.offset_of(va.raw(), l).is_some());
+        let va = if inside { va } else { HostVa::new(0) };
+        // SAFETY: a buffer inside the region stays mapped as long as any segment adopted from it
+        // can live: the region is unmapped only once `mem` holds no adopted segment, else leaked
+        // (type invariant, `Drop`). Anything else becomes a buffer at address 0, which is never
+        // mapped (`vm.mmap_min_addr`), so its pin fails with EFAULT before anything is adopted.
+        unsafe { UserBuffer::new(va, len) }
+    }
+}
+
+impl Drop for UserRegion {
+    fn drop(&mut self) {
+        if self.mem.stats().adopted_segments != 0 {
+            // A segment adopted from this buffer may still be reachable: keep the pages mapped.
+            std::mem::forget(self.region.take());
+        }
     }
 }
 
