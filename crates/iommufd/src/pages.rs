@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use uvfio_memory::{HostMemory, MemoryError, UserBuffer};
+use uvfio_memory::{HostMemory, MemoryError, PinRuns, UserBuffer};
 use uvfio_types::{HostVa, Hpa, HpaRange, PageSize};
 
 const PAGE: u64 = PageSize::Size4K.bytes();
@@ -127,10 +127,9 @@ impl Account {
 struct PinState {
     /// Where the buffer sits in HPA space once adopted.
     hpa: Option<HpaRange>,
-    /// Pin holders per page (domains count once per area, accesses once per pin).
-    users: Vec<u32>,
-    /// Pages with at least one holder: what is charged.
-    pinned: u64,
+    /// Pin holders per page, as runs of pages with equal counts (domains count once per area,
+    /// accesses once per pin); its pinned pages (at least one holder) are what is charged.
+    users: PinRuns,
 }
 
 /// Where a `Pages`' memory comes from.
@@ -217,8 +216,7 @@ impl Pages {
     ) -> Arc<Self> {
         let state = Mutex::new(PinState {
             hpa: None,
-            users: Vec::new(),
-            pinned: 0,
+            users: PinRuns::new(),
         });
         Arc::new(Pages {
             mem,
@@ -265,7 +263,7 @@ impl Pages {
 
     /// Pages pinned now (and charged).
     pub fn pinned(&self) -> u64 {
-        self.state.lock().pinned
+        self.state.lock().users.pinned()
     }
 
     fn check_range(&self, first: u64, last: u64) -> Result<(), PagesError> {
@@ -283,7 +281,7 @@ impl Pages {
     pub fn pinned_hpa(&self, page: u64) -> Option<Hpa> {
         let st = self.state.lock();
         let base = st.hpa?;
-        (*st.users.get(page as usize)? > 0)
+        (page < self.npages && st.users.count(page) > 0)
             .then(|| base.start().checked_add(page * PAGE))
             .flatten()
     }
@@ -299,22 +297,22 @@ impl Pages {
             None => {
                 let base = self.attach_to_host()?;
                 st.hpa = Some(base);
-                st.users = vec![0; self.npages as usize];
                 base
             }
         };
         let r = self.hpa_range(base, first, last)?;
-        let held = &mut st.users[first as usize..=last as usize];
-        let newly = held.iter().filter(|&&u| u == 0).count() as u64;
+        // A `Pages`' holders are each one of the host's pins of these pages, which the host bounds
+        // below `u32::MAX`, so the only thing to learn here is how many pages are new.
+        let newly = st
+            .users
+            .pin_check(first, last, u32::MAX)
+            .map_err(|_| PagesError::Host(MemoryError::PinOverflow { hpa: r.start() }))?;
         self.account.charge(newly)?;
         if let Err(e) = self.mem.pin(r) {
             self.account.uncharge(newly);
             return Err(PagesError::Host(e));
         }
-        for u in held.iter_mut() {
-            *u += 1;
-        }
-        st.pinned += newly;
+        st.users.pin(first, last);
         Ok(r.start())
     }
 
@@ -329,26 +327,19 @@ impl Pages {
             npages: self.npages,
         };
         let Some(base) = st.hpa else { return Err(not_held) };
-        let held = &mut st.users[first as usize..=last as usize];
-        if held.contains(&0) {
+        if st.users.unpin_check(first, last).is_err() {
             return Err(not_held);
         }
         let r = self.hpa_range(base, first, last)?;
         self.mem.unpin(r).map_err(PagesError::Host)?;
-        let mut freed = 0;
-        for u in held.iter_mut() {
-            *u -= 1;
-            freed += u64::from(*u == 0);
-        }
-        st.pinned -= freed;
+        let freed = st.users.unpin(first, last);
         self.account.uncharge(freed);
-        if st.pinned == 0 {
+        if st.users.is_empty() {
             // Nothing pinned any more: the buffer leaves the host's physical address space, as a
             // page is only a "physical page" of a device's while pinned. The next pin adopts it
             // again (at a fresh HPA; HPAs are never reused, so a stale translation cannot reach
             // anything).
             if let Some(segment) = st.hpa.take() {
-                st.users = Vec::new();
                 let _ = self.mem.release(segment);
             }
         }
@@ -374,7 +365,7 @@ impl Drop for Pages {
         if let Some(hpa) = st.hpa.take() {
             // Every holder unpinned before the last reference went away (areas and accesses
             // unpin before they drop theirs), so the segment is free to go.
-            debug_assert_eq!(st.pinned, 0, "Pages dropped while pinned");
+            debug_assert!(st.users.is_empty(), "Pages dropped while pinned");
             let _ = self.mem.release(hpa);
         }
     }

@@ -39,11 +39,13 @@ mod pin;
 mod pins;
 mod ram;
 mod ram_pin;
+mod runs;
 mod segment;
 mod sys;
 
 pub use access::SegmentInfo;
 pub use error::MemoryError;
+pub use runs::{PinRuns, RunsError};
 pub use segment::SegmentKind;
 pub use sys::{UserBuffer, probe_user_range};
 

@@ -1,7 +1,7 @@
 //! Pin counts and the locked-memory account.
 //!
-//! A page's pin count lives either in a flat per-4 KiB-page array (4 KiB frames, adopted and fd
-//! segments) or in a [`FolioPins`] of a 2 MiB / 1 GiB folio, where pinning the whole folio is one
+//! A page's pin count lives in a flat per-4 KiB-page array (4 KiB RAM frames), in a
+//! [`PinRuns`](crate::PinRuns) of runs of equal count (adopted and fd segments, see `segment.rs`), or in a [`FolioPins`] of a 2 MiB / 1 GiB folio, where pinning the whole folio is one
 //! increment of `whole` (as Linux's `folio_pin` bumps one count per folio) and only a pin of part of
 //! the folio touches the lazily allocated per-page array. A page's count is `whole + partial[page]`.
 //!

@@ -2,11 +2,12 @@
 //! RAM (never reused, with a guard gap between neighbours).
 //!
 //! Two halves, under two locks: the [`SegmentTable`] (address → mapping, read-locked by every
-//! access) and the [`SegmentPins`] (per-4 KiB-page pin counts, under the `HostMemory` state lock
+//! access) and the [`SegmentPins`] (pin counts as runs of 4 KiB pages, under the `HostMemory` state lock
 //! with the account). Lock order: state, then table.
 
 use crate::MemoryError;
-use crate::pins::{self, Account};
+use crate::pins::{Account, PIN_MAX};
+use crate::runs::{PinRuns, RunsError};
 use crate::sys::{Mapping, PAGE};
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -114,10 +115,11 @@ impl SegmentTable {
     }
 }
 
-/// Per-page pin counts of one non-RAM segment.
+/// Pin counts of one non-RAM segment, as runs of pages of equal count.
 #[derive(Debug)]
 struct SegPins {
-    counts: Vec<u32>,
+    pages: u64,
+    runs: PinRuns,
 }
 
 /// Pin counts of every non-RAM segment, and the next free HPA for a segment.
@@ -141,7 +143,7 @@ impl SegmentPins {
         let no_room = MemoryError::OutOfAddressSpace { len };
         let start = self.next.ok_or(no_room.clone())?;
         let range = HpaRange::from_start_len(start, len).map_err(|_| no_room.clone())?;
-        let pages = usize::try_from(len / PAGE).map_err(|_| no_room.clone())?;
+        let pages = len / PAGE;
         // The next segment starts a guard gap past this one's aligned end; `None` when that is past
         // the end of the address space, which makes later `add`s fail cleanly.
         self.next = range
@@ -151,7 +153,8 @@ impl SegmentPins {
         self.by_start.insert(
             start,
             SegPins {
-                counts: vec![0; pages],
+                pages,
+                runs: PinRuns::new(),
             },
         );
         Ok(range)
@@ -164,20 +167,21 @@ impl SegmentPins {
             .by_start
             .get(&start)
             .ok_or(MemoryError::NotReleasable { hpa: start })?;
-        if range.len() != Some(seg.counts.len() as u64 * PAGE) {
+        if range.len() != Some(seg.pages * PAGE) {
             return Err(MemoryError::NotReleasable { hpa: start });
         }
-        if let Some(i) = seg.counts.iter().position(|&c| c > 0) {
+        if let Some(i) = seg.runs.first_pinned() {
             return Err(MemoryError::Busy {
-                hpa: Hpa::new(start.raw() + i as u64 * PAGE),
+                hpa: Hpa::new(start.raw() + i * PAGE),
             });
         }
         self.by_start.remove(&start);
         Ok(())
     }
 
-    /// The counts of the pages of `range` (4 KiB aligned), which must lie in one segment.
-    fn slice_mut(&mut self, range: HpaRange) -> Result<(Hpa, &mut [u32]), MemoryError> {
+    /// The pin runs of the segment holding `range` (4 KiB aligned), which must lie in it, the
+    /// segment's start and the range's first and last page in it.
+    fn pages_of(&mut self, range: HpaRange) -> Result<(Hpa, &mut PinRuns, u64, u64), MemoryError> {
         let hpa = range.start();
         let (&start, seg) = self
             .by_start
@@ -186,7 +190,7 @@ impl SegmentPins {
             .ok_or(MemoryError::BadAddress { hpa })?;
         let first = (hpa.raw() - start.raw()) / PAGE;
         let n = range.len_minus_one() / PAGE + 1;
-        let total = seg.counts.len() as u64;
+        let total = seg.pages;
         if first >= total {
             return Err(MemoryError::BadAddress { hpa });
         }
@@ -195,28 +199,31 @@ impl SegmentPins {
                 hpa: Hpa::new(start.raw() + total * PAGE),
             });
         }
-        Ok((hpa, &mut seg.counts[first as usize..(first + n) as usize]))
+        Ok((start, &mut seg.runs, first, first + n - 1))
     }
 
     /// Pin `range`, all or nothing.
     pub(crate) fn pin(&mut self, range: HpaRange, account: &mut Account) -> Result<(), MemoryError> {
-        let (hpa, counts) = self.slice_mut(range)?;
-        let fresh = pins::slice_pin_check(counts).map_err(|i| MemoryError::PinOverflow {
-            hpa: Hpa::new(hpa.raw() + i as u64 * PAGE),
-        })?;
+        let (start, runs, first, last) = self.pages_of(range)?;
+        let fresh = runs
+            .pin_check(first, last, PIN_MAX)
+            .map_err(|e| MemoryError::PinOverflow {
+                hpa: page_hpa(start, e),
+            })?;
         account.check(fresh)?;
-        pins::slice_pin(counts);
+        runs.pin(first, last);
         account.charge(fresh);
         Ok(())
     }
 
     /// Unpin `range`, all or nothing.
     pub(crate) fn unpin(&mut self, range: HpaRange, account: &mut Account) -> Result<(), MemoryError> {
-        let (hpa, counts) = self.slice_mut(range)?;
-        pins::slice_unpin_check(counts).map_err(|i| MemoryError::NotPinned {
-            hpa: Hpa::new(hpa.raw() + i as u64 * PAGE),
-        })?;
-        account.uncharge(pins::slice_unpin(counts));
+        let (start, runs, first, last) = self.pages_of(range)?;
+        runs.unpin_check(first, last)
+            .map_err(|e| MemoryError::NotPinned {
+                hpa: page_hpa(start, e),
+            })?;
+        account.uncharge(runs.unpin(first, last));
         Ok(())
     }
 
@@ -224,9 +231,15 @@ impl SegmentPins {
     pub(crate) fn pin_count(&mut self, hpa: Hpa) -> Result<u32, MemoryError> {
         let page = hpa.align_down(uvfio_types::PageSize::Size4K);
         let range = HpaRange::from_start_len(page, PAGE).map_err(|_| MemoryError::BadAddress { hpa })?;
-        let (_, counts) = self
-            .slice_mut(range)
+        let (_, runs, first, _) = self
+            .pages_of(range)
             .map_err(|_| MemoryError::BadAddress { hpa })?;
-        Ok(counts.first().copied().unwrap_or(0))
+        Ok(runs.count(first))
     }
+}
+
+/// The HPA of the page a [`RunsError`] names in the segment at `start`.
+fn page_hpa(start: Hpa, e: RunsError) -> Hpa {
+    let (RunsError::Saturated(page) | RunsError::NotPinned(page)) = e;
+    Hpa::new(start.raw() + page * PAGE)
 }
