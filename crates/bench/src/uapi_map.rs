@@ -35,7 +35,6 @@ use uvfio_iommu::Domain;
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd, Object};
 use uvfio_iommufd::device::{Device, GroupId};
 use uvfio_iommufd::object::ObjectType;
-use uvfio_iommufd::pages::Account;
 use uvfio_memory::HostMemory;
 use uvfio_types::{Iova, PageSize};
 use uvfio_vfio::container::{Container, ContainerConfig, ContainerGroup, GroupKind};
@@ -225,10 +224,7 @@ impl UapiMapUnmap {
         let len_usize = usize::try_from(len).map_err(|_| BenchError::Setup("buffer too long"))?;
         let align = usize::try_from(PageSize::Size2M.bytes()).map_err(|_| BenchError::Setup("alignment"))?;
         let user = UserRegion::new(len_usize, align, backing, Arc::clone(&mem))?;
-        let accounts = Accounts {
-            user: Arc::new(Account::new(None)),
-            mm: Arc::new(Account::new(None)),
-        };
+        let accounts = Accounts::unlimited();
         let (endpoint, ctx, domain) = match path {
             Path::Ioas => {
                 let ctx = Arc::new(Iommufd::new(Arc::clone(&mem), accounts, Credentials::default()));

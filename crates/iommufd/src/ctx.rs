@@ -204,6 +204,17 @@ pub struct Accounts {
     pub mm: Arc<Account>,
 }
 
+impl Accounts {
+    /// Fresh user and process accounts with no limit (a user with `CAP_IPC_LOCK`, or
+    /// `RLIMIT_MEMLOCK` unlimited); they still count every charged page.
+    pub fn unlimited() -> Self {
+        Accounts {
+            user: Arc::new(Account::new(None)),
+            mm: Arc::new(Account::new(None)),
+        }
+    }
+}
+
 /// One iommufd context (an open `/dev/iommu`).
 #[derive(Debug)]
 pub struct Iommufd {

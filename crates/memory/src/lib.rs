@@ -83,6 +83,16 @@ pub struct MemoryConfig {
     pub lock_limit_bytes: Option<u64>,
 }
 
+impl MemoryConfig {
+    /// The default configuration with `ram_bytes` of RAM.
+    pub fn with_ram(ram_bytes: u64) -> Self {
+        MemoryConfig {
+            ram_bytes,
+            ..MemoryConfig::default()
+        }
+    }
+}
+
 impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {

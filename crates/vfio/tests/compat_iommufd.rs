@@ -13,7 +13,6 @@ use uvfio_abi::vfio::{
 };
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_iommufd::device::{Device, GroupId};
-use uvfio_iommufd::pages::Account;
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::Iova;
 use uvfio_vfio::container::{Container, ContainerConfig, ContainerGroup, GroupKind};
@@ -40,17 +39,8 @@ impl ContainerGroup for Group {
 #[test]
 fn a_vfio_mapping_is_an_area_of_the_iommufd_compat_ioas() {
     let buf = Buffer::new(4, 0x5a);
-    let mem = Arc::new(
-        HostMemory::new(MemoryConfig {
-            ram_bytes: 64 << 20,
-            ..MemoryConfig::default()
-        })
-        .unwrap(),
-    );
-    let accounts = Accounts {
-        user: Arc::new(Account::new(None)),
-        mm: Arc::new(Account::new(None)),
-    };
+    let mem = Arc::new(HostMemory::new(MemoryConfig::with_ram(64 << 20)).unwrap());
+    let accounts = Accounts::unlimited();
     let ctx = Arc::new(Iommufd::new_legacy(
         Arc::clone(&mem),
         accounts.clone(),

@@ -16,7 +16,6 @@ use uvfio_abi::vfio::{
 use uvfio_iommu::FaultReason;
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_iommufd::device::GroupId;
-use uvfio_iommufd::pages::Account;
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::Iova;
 use uvfio_vfio::container::{Container, ContainerConfig};
@@ -39,17 +38,8 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        let mem = Arc::new(
-            HostMemory::new(MemoryConfig {
-                ram_bytes: 64 << 20,
-                ..MemoryConfig::default()
-            })
-            .unwrap(),
-        );
-        let accounts = Accounts {
-            user: Arc::new(Account::new(None)),
-            mm: Arc::new(Account::new(None)),
-        };
+        let mem = Arc::new(HostMemory::new(MemoryConfig::with_ram(64 << 20)).unwrap());
+        let accounts = Accounts::unlimited();
         let ctx = Arc::new(Iommufd::new_legacy(
             Arc::clone(&mem),
             accounts.clone(),

@@ -13,7 +13,6 @@ use uvfio_abi::vfio::{
 };
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_iommufd::device::GroupId;
-use uvfio_iommufd::pages::Account;
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::{Iova, PageSize};
 use uvfio_vfio::container::{Container, ContainerConfig};
@@ -42,17 +41,8 @@ impl ContainerFds for Rig {
 
 impl Rig {
     fn new(noiommu_enabled: bool, sys_rawio: bool) -> Self {
-        let mem = Arc::new(
-            HostMemory::new(MemoryConfig {
-                ram_bytes: 64 << 20,
-                ..MemoryConfig::default()
-            })
-            .unwrap(),
-        );
-        let accounts = Accounts {
-            user: Arc::new(Account::new(None)),
-            mm: Arc::new(Account::new(None)),
-        };
+        let mem = Arc::new(HostMemory::new(MemoryConfig::with_ram(64 << 20)).unwrap());
+        let accounts = Accounts::unlimited();
         let ctx = Arc::new(Iommufd::new_legacy(
             Arc::clone(&mem),
             accounts,

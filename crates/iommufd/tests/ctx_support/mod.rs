@@ -9,7 +9,6 @@ use uvfio_abi::iommufd::{
     IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP, IommuDestroy, IommuIoasAlloc, IommuIoasMap, IommuIoasUnmap,
 };
 use uvfio_iommufd::ctx::{Accounts, BadFd, Credentials, Iommufd, UserFault, UserMemory};
-use uvfio_iommufd::pages::Account;
 use uvfio_iommufd::uapi::UserPtr;
 use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
 use uvfio_types::HostVa;
@@ -93,17 +92,8 @@ pub struct Fd {
 }
 
 pub fn open_with(creds: Credentials) -> Fd {
-    let mem = Arc::new(
-        HostMemory::new(MemoryConfig {
-            ram_bytes: 64 << 20,
-            ..MemoryConfig::default()
-        })
-        .unwrap(),
-    );
-    let accounts = Accounts {
-        user: Arc::new(Account::new(None)),
-        mm: Arc::new(Account::new(None)),
-    };
+    let mem = Arc::new(HostMemory::new(MemoryConfig::with_ram(64 << 20)).unwrap());
+    let accounts = Accounts::unlimited();
     Fd {
         ctx: Iommufd::new(Arc::clone(&mem), accounts, creds),
         mem,
