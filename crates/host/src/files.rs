@@ -33,15 +33,33 @@ pub const FIRST_FD: i32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HostFd(pub i32);
 
-/// One open file.
+/// Closes an iommufd context when the last reference to its file goes
+/// (`iommufd_fops_release`): every object is destroyed; objects still held elsewhere are counted
+/// as leaks.
+#[derive(Debug)]
+struct Release {
+    ctx: Arc<Iommufd>,
+    leaked: Arc<AtomicUsize>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let leaks = self.ctx.close().len();
+        self.leaked.fetch_add(leaks, Ordering::Relaxed);
+    }
+}
+
+/// One open file. Fields drop in declaration order: a container lets go of its context's
+/// objects before the context is released.
 #[derive(Debug)]
 enum HostFile {
     /// An open `/dev/iommu`.
-    Iommufd(Arc<Iommufd>),
+    Iommufd(Release),
     /// An open `/dev/vfio/vfio`, with the legacy iommufd context it is built on.
     Container {
         container: Container<Iommufd>,
-        ctx: Arc<Iommufd>,
+        /// Held for its drop: releases the context after the container has gone.
+        _release: Release,
     },
 }
 
@@ -65,7 +83,7 @@ pub struct Host {
     topology: Topology,
     files: Mutex<BTreeMap<i32, Arc<HostFile>>>,
     /// Objects that were still held elsewhere when their iommufd context was closed.
-    leaked: AtomicUsize,
+    leaked: Arc<AtomicUsize>,
 }
 
 impl Host {
@@ -77,7 +95,7 @@ impl Host {
             creds,
             topology,
             files: Mutex::new(BTreeMap::new()),
-            leaked: AtomicUsize::new(0),
+            leaked: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -112,11 +130,11 @@ impl Host {
     /// every file number is taken.
     pub fn open(&self, path: &str) -> Result<HostFd, Errno> {
         let file = match path {
-            DEV_IOMMU => HostFile::Iommufd(Arc::new(Iommufd::new(
+            DEV_IOMMU => HostFile::Iommufd(self.release(Arc::new(Iommufd::new(
                 Arc::clone(&self.mem),
                 self.accounts.clone(),
                 self.creds,
-            ))),
+            )))),
             DEV_VFIO_CONTAINER => {
                 let ctx = Arc::new(Iommufd::new_legacy(
                     Arc::clone(&self.mem),
@@ -125,7 +143,7 @@ impl Host {
                 ));
                 HostFile::Container {
                     container: Container::new(Arc::clone(&ctx), ContainerConfig::default()),
-                    ctx,
+                    _release: self.release(ctx),
                 }
             }
             _ => return Err(Errno::NOENT),
@@ -148,7 +166,8 @@ impl Host {
     /// process's, reached through [`ProcessMemory`].
     pub fn ioctl_buf(&self, fd: HostFd, request: u32, arg: &mut [u8]) -> Result<u32, Errno> {
         match &*self.file(fd)? {
-            HostFile::Iommufd(ctx) => ctx
+            HostFile::Iommufd(release) => release
+                .ctx
                 .ioctl(request, arg, &ProcessMemory)
                 .map(|()| 0)
                 .map_err(|e| e.errno()),
@@ -171,24 +190,21 @@ impl Host {
     }
 
     /// `close(fd)`: `EBADF` if `fd` is not open. The last reference to an iommufd context
-    /// destroys all its objects (`iommufd_fops_release`); objects still held elsewhere are
-    /// counted in [`Host::leaked_objects`].
+    /// destroys all its objects (`iommufd_fops_release`) — at once, or when an ioctl still
+    /// running on the file returns; objects still held elsewhere are counted in
+    /// [`Host::leaked_objects`].
     pub fn close(&self, fd: HostFd) -> Result<(), Errno> {
         let file = self.files.lock().remove(&fd.0).ok_or(Errno::BADF)?;
-        // An ioctl running on another thread keeps the file; it is released when that ends.
-        let Some(file) = Arc::into_inner(file) else {
-            return Ok(());
-        };
-        let ctx = match file {
-            HostFile::Iommufd(ctx) => ctx,
-            HostFile::Container { container, ctx } => {
-                drop(container);
-                ctx
-            }
-        };
-        let leaks = ctx.close().len();
-        self.leaked.fetch_add(leaks, Ordering::Relaxed);
+        drop(file);
         Ok(())
+    }
+
+    /// The release of a new context `ctx`, counting its leaks in this host.
+    fn release(&self, ctx: Arc<Iommufd>) -> Release {
+        Release {
+            ctx,
+            leaked: Arc::clone(&self.leaked),
+        }
     }
 
     /// The path `fd` was opened with (`EBADF` if it is not open).

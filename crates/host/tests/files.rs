@@ -307,3 +307,31 @@ fn ioctl_bytes_round_trip_through_zerocopy() {
     host.close(fd).unwrap();
     assert_baseline(&host);
 }
+
+#[test]
+fn files_left_open_are_released_with_the_host() {
+    let buf = Buffer::new(2, 0x11);
+    let host = host();
+    let accounts = host.accounts().clone();
+    let mem = Arc::clone(host.memory());
+    let fd = host.open(DEV_IOMMU).unwrap();
+    host.open(DEV_VFIO_CONTAINER).unwrap();
+    let ioas_id = ioas_alloc(&host, fd);
+    mock_domain(&host, fd, ioas_id);
+    let mut map = IommuIoasMap {
+        size: size_of::<IommuIoasMap>() as u32,
+        flags: IOMMU_IOAS_MAP_READABLE,
+        ioas_id,
+        user_va: buf.va(),
+        length: 2 * PAGE as u64,
+        ..FromZeros::new_zeroed()
+    };
+    assert_eq!(host.ioctl_buf(fd, IOMMU_IOAS_MAP, map.as_mut_bytes()), Ok(0));
+    assert_eq!(accounts.user.locked_pages(), 2);
+    // A process that exits without close(): its files are released all the same.
+    drop(host);
+    assert_eq!(accounts.user.locked_pages(), 0);
+    assert_eq!(accounts.mm.locked_pages(), 0);
+    assert_eq!(mem.account().locked_pages, 0);
+    assert_eq!(mem.stats().adopted_segments, 0);
+}
