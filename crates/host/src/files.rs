@@ -17,6 +17,7 @@ use rustix::io::Errno;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use uvfio_iommu::Iommu;
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_memory::HostMemory;
 use uvfio_vfio::container::{Container, ContainerConfig};
@@ -78,6 +79,8 @@ impl HostFile {
 #[derive(Debug)]
 pub struct Host {
     mem: Arc<HostMemory>,
+    /// The machine's IOMMU: every context opened on this host allocates its domains here.
+    iommu: Arc<Iommu>,
     accounts: Accounts,
     creds: Credentials,
     topology: Topology,
@@ -90,6 +93,7 @@ impl Host {
     /// A host over `mem` and `topology`, with no file open.
     pub fn new(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials, topology: Topology) -> Self {
         Host {
+            iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
             mem,
             accounts,
             creds,
@@ -102,6 +106,11 @@ impl Host {
     /// The host's memory.
     pub fn memory(&self) -> &Arc<HostMemory> {
         &self.mem
+    }
+
+    /// The machine's IOMMU.
+    pub fn iommu(&self) -> &Arc<Iommu> {
+        &self.iommu
     }
 
     /// The locked-memory accounts pins are charged to.
@@ -130,14 +139,14 @@ impl Host {
     /// every file number is taken.
     pub fn open(&self, path: &str) -> Result<HostFd, Errno> {
         let file = match path {
-            DEV_IOMMU => HostFile::Iommufd(self.release(Arc::new(Iommufd::new(
-                Arc::clone(&self.mem),
+            DEV_IOMMU => HostFile::Iommufd(self.release(Arc::new(Iommufd::on_iommu(
+                Arc::clone(&self.iommu),
                 self.accounts.clone(),
                 self.creds,
             )))),
             DEV_VFIO_CONTAINER => {
-                let ctx = Arc::new(Iommufd::new_legacy(
-                    Arc::clone(&self.mem),
+                let ctx = Arc::new(Iommufd::legacy_on_iommu(
+                    Arc::clone(&self.iommu),
                     self.accounts.clone(),
                     self.creds,
                 ));

@@ -335,3 +335,22 @@ fn files_left_open_are_released_with_the_host() {
     assert_eq!(mem.account().locked_pages, 0);
     assert_eq!(mem.stats().adopted_segments, 0);
 }
+
+#[test]
+fn every_context_of_the_host_allocates_domains_on_its_one_iommu() {
+    let host = host();
+    let a = host.open(DEV_IOMMU).unwrap();
+    let b = host.open(DEV_IOMMU).unwrap();
+    assert_eq!(host.iommu().domain_count(), 0);
+    let ioas_a = ioas_alloc(&host, a);
+    mock_domain(&host, a, ioas_a);
+    let ioas_b = ioas_alloc(&host, b);
+    mock_domain(&host, b, ioas_b);
+    // One paging domain per context, both on the machine's IOMMU.
+    assert_eq!(host.iommu().domain_count(), 2);
+    host.close(a).unwrap();
+    assert_eq!(host.iommu().domain_count(), 1);
+    host.close(b).unwrap();
+    assert_eq!(host.iommu().domain_count(), 0);
+    assert_baseline(&host);
+}

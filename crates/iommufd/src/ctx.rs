@@ -241,13 +241,20 @@ impl Iommufd {
     /// A context over `mem`, charging pins to the user's account until `IOMMU_OPTION_RLIMIT_MODE`
     /// says otherwise.
     pub fn new(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials) -> Self {
+        Self::on_iommu(Arc::new(Iommu::new(mem)), accounts, creds)
+    }
+
+    /// A context whose domains the machine's IOMMU `iommu` allocates (every `/dev/iommu` of one
+    /// host shares its IOMMU), over that IOMMU's memory.
+    pub fn on_iommu(iommu: Arc<Iommu>, accounts: Accounts, creds: Credentials) -> Self {
         let fail = Arc::new(FailPoints::default());
+        let mem = Arc::clone(iommu.memory());
         Iommufd {
             accounts,
             creds,
             account_mm: parking_lot::Mutex::new(false),
             objects: ObjectTable::new(Arc::clone(&fail)),
-            iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
+            iommu,
             groups: Groups::new(Arc::clone(&fail)),
             vfio_ioas: parking_lot::Mutex::new(None),
             temp_memory_limit: std::sync::atomic::AtomicU32::new(u32::MAX),
@@ -338,7 +345,12 @@ impl Iommufd {
     /// A context opened as `/dev/vfio/vfio`: Linux's `iommufd_fops_open()` makes it charge
     /// `mm->locked_vm` (`IOPT_PAGES_ACCOUNT_MM`, "the same rlimit accounting as vfio uses").
     pub fn new_legacy(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials) -> Self {
-        let ctx = Self::new(mem, accounts, creds);
+        Self::legacy_on_iommu(Arc::new(Iommu::new(mem)), accounts, creds)
+    }
+
+    /// [`Iommufd::new_legacy`] on the machine's IOMMU `iommu` (see [`Iommufd::on_iommu`]).
+    pub fn legacy_on_iommu(iommu: Arc<Iommu>, accounts: Accounts, creds: Credentials) -> Self {
+        let ctx = Self::on_iommu(iommu, accounts, creds);
         *ctx.account_mm.lock() = true;
         ctx
     }
