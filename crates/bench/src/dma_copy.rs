@@ -41,20 +41,11 @@ fn measure(s: &Settings, len: usize) -> Result<Measured, BenchError> {
     let mut peer = MemcpyPeer::new(len);
     let c = compare(
         s,
-        Side {
-            run: &mut |n| ours.time(n),
-            units_per_iter: 1.0,
-        },
-        Side {
-            run: &mut |n| peer.time(n),
-            units_per_iter: 1.0,
-        },
+        Side::new(1.0, &mut |n| ours.time(n)),
+        Side::new(1.0, &mut |n| peer.time(n)),
         RatioDef::OursOverPeer,
     )?;
-    Ok(Measured {
-        comparison: c,
-        note: None,
-    })
+    Ok(Measured::from(c))
 }
 
 /// Ours: a device's DMA read of `len` bytes into its buffer and DMA write of them back, through

@@ -67,6 +67,13 @@ pub struct Side<'a> {
     pub units_per_iter: f64,
 }
 
+impl<'a> Side<'a> {
+    /// A side doing `units_per_iter` units of work in each iteration of `run`.
+    pub fn new(units_per_iter: f64, run: &'a mut dyn FnMut(u64) -> Result<Duration, BenchError>) -> Self {
+        Side { run, units_per_iter }
+    }
+}
+
 impl std::fmt::Debug for Side<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Side")
@@ -280,6 +287,16 @@ pub struct Measured {
     pub comparison: Comparison,
     /// How the run deviated from the nominal set-up, if it did.
     pub note: Option<String>,
+}
+
+impl From<Comparison> for Measured {
+    /// A measurement that ran as nominally set up (no note).
+    fn from(comparison: Comparison) -> Self {
+        Measured {
+            comparison,
+            note: None,
+        }
+    }
 }
 
 /// A row before it runs: its description and the function that measures it.
@@ -500,14 +517,8 @@ mod tests {
         let mut peer = |n: u64| Ok(Duration::from_nanos(n));
         let c = compare(
             &s,
-            Side {
-                run: &mut ours,
-                units_per_iter: 2.0,
-            },
-            Side {
-                run: &mut peer,
-                units_per_iter: 1.0,
-            },
+            Side::new(2.0, &mut ours),
+            Side::new(1.0, &mut peer),
             RatioDef::OursOverPeer,
         )
         .unwrap();
@@ -530,14 +541,8 @@ mod tests {
         let mut peer = |n: u64| Ok(Duration::from_nanos(n));
         let r = compare(
             &s,
-            Side {
-                run: &mut ours,
-                units_per_iter: 1.0,
-            },
-            Side {
-                run: &mut peer,
-                units_per_iter: 1.0,
-            },
+            Side::new(1.0, &mut ours),
+            Side::new(1.0, &mut peer),
             RatioDef::PeerOverOurs,
         );
         assert!(matches!(r, Err(BenchError::WorkerGone)));

@@ -61,20 +61,11 @@ fn measure(s: &Settings, page: PageSize) -> Result<Measured, BenchError> {
     let mut peer = MlockPeer::new(len as usize, backing)?;
     let c = compare(
         s,
-        Side {
-            run: &mut |n| ours.time(n),
-            units_per_iter: pages,
-        },
-        Side {
-            run: &mut |n| peer.time(n),
-            units_per_iter: pages,
-        },
+        Side::new(pages, &mut |n| ours.time(n)),
+        Side::new(pages, &mut |n| peer.time(n)),
         RatioDef::OursOverPeer,
     )?;
-    Ok(Measured {
-        comparison: c,
-        note: None,
-    })
+    Ok(Measured::from(c))
 }
 
 /// Ours: what a VFIO type1 `MAP_DMA` + `UNMAP_DMA` pair does to an already-allocated buffer: pin

@@ -62,14 +62,8 @@ fn speedup<T>(
 ) -> Result<crate::Comparison, BenchError> {
     compare(
         s,
-        Side {
-            run: &mut |n| time(&mut pool.borrow_mut(), 2, n),
-            units_per_iter: 2.0,
-        },
-        Side {
-            run: &mut |n| time(&mut pool.borrow_mut(), 1, n),
-            units_per_iter: 1.0,
-        },
+        Side::new(2.0, &mut |n| time(&mut pool.borrow_mut(), 2, n)),
+        Side::new(1.0, &mut |n| time(&mut pool.borrow_mut(), 1, n)),
         RatioDef::PeerOverOurs,
     )
 }

@@ -134,14 +134,8 @@ fn measure(s: &Settings, path: Path, page: PageSize) -> Result<Measured, BenchEr
     let mut ours = UapiMapUnmap::new(path, len, page)?;
     let c = compare(
         s,
-        Side {
-            run: &mut |n| ours.time(n),
-            units_per_iter: pages,
-        },
-        Side {
-            run: &mut |n| direct.time(n),
-            units_per_iter: pages,
-        },
+        Side::new(pages, &mut |n| ours.time(n)),
+        Side::new(pages, &mut |n| direct.time(n)),
         RatioDef::OursOverPeer,
     )?;
     let mut note = Vec::new();

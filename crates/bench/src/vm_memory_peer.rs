@@ -56,14 +56,8 @@ fn measure(s: &Settings, mappings: usize) -> Result<Measured, BenchError> {
     let before = ours.domain().iotlb_stats();
     let c = compare(
         s,
-        Side {
-            run: &mut |n| ours.time(n),
-            units_per_iter: 1.0,
-        },
-        Side {
-            run: &mut |n| peer.time(n),
-            units_per_iter: 1.0,
-        },
+        Side::new(1.0, &mut |n| ours.time(n)),
+        Side::new(1.0, &mut |n| peer.time(n)),
         RatioDef::PeerOverOurs,
     )?;
     let tlb = fixture::tlb_note(before, ours.domain().iotlb_stats());
@@ -73,14 +67,8 @@ fn measure(s: &Settings, mappings: usize) -> Result<Measured, BenchError> {
     let mut direct = DirectRandom::new(&layout);
     let ceiling = compare(
         s,
-        Side {
-            run: &mut |n| direct.time(n),
-            units_per_iter: 1.0,
-        },
-        Side {
-            run: &mut |n| peer.time(n),
-            units_per_iter: 1.0,
-        },
+        Side::new(1.0, &mut |n| direct.time(n)),
+        Side::new(1.0, &mut |n| peer.time(n)),
         RatioDef::PeerOverOurs,
     )?;
     let note = format!(

@@ -33,20 +33,11 @@ fn measure(s: &Settings) -> Result<Measured, BenchError> {
     let mut peer = ChainPeer::new();
     let c = compare(
         s,
-        Side {
-            run: &mut |n| ours.time(n),
-            units_per_iter: 1.0,
-        },
-        Side {
-            run: &mut |n| peer.time(n),
-            units_per_iter: 1.0,
-        },
+        Side::new(1.0, &mut |n| ours.time(n)),
+        Side::new(1.0, &mut |n| peer.time(n)),
         RatioDef::OursOverPeer,
     )?;
-    Ok(Measured {
-        comparison: c,
-        note: None,
-    })
+    Ok(Measured::from(c))
 }
 
 /// Ours: `DmaPort::translate_uncached`, a full walk of a 4-level table down to a 4 KiB leaf that
