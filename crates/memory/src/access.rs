@@ -82,32 +82,27 @@ impl HostMemory {
 
     /// Copy `buf.len()` bytes at `hpa` into `buf`; the bytes must lie in one segment.
     pub fn read(&self, hpa: Hpa, buf: &mut [u8]) -> Result<(), MemoryError> {
-        let len = buf.len() as u64;
-        if let Some(off) = self.window.offset_of(hpa, len) {
-            return if self.ram.map().read(off, buf) {
-                Ok(())
-            } else {
-                Err(MemoryError::BadAddress { hpa })
-            };
-        }
-        if self.window.offset_of(hpa, 0).is_some() {
-            return Err(MemoryError::BadAddress { hpa: self.ram_end() });
-        }
-        let table = self.segments.read();
-        let seg = table.find(hpa)?;
-        let off = seg.offset_of(hpa, len)?;
-        if seg.map.read(off, buf) {
-            Ok(())
-        } else {
-            Err(MemoryError::BadAddress { hpa })
-        }
+        self.copy_at(hpa, buf.len() as u64, false, |map, off| map.read(off, buf))
     }
 
     /// Copy `buf` to `hpa`; the bytes must lie in one writable segment.
     pub fn write(&self, hpa: Hpa, buf: &[u8]) -> Result<(), MemoryError> {
-        let len = buf.len() as u64;
+        self.copy_at(hpa, buf.len() as u64, true, |map, off| map.write(off, buf))
+    }
+
+    /// Runs `copy` on the mapping holding all of `[hpa, hpa + len)` (RAM through the window,
+    /// else the segment holding `hpa`, which must be writable for `write`) at `hpa`'s offset in
+    /// it; `copy` returns false when the bytes leave the mapping.
+    #[inline]
+    fn copy_at(
+        &self,
+        hpa: Hpa,
+        len: u64,
+        write: bool,
+        copy: impl FnOnce(&Mapping, u64) -> bool,
+    ) -> Result<(), MemoryError> {
         if let Some(off) = self.window.offset_of(hpa, len) {
-            return if self.ram.map().write(off, buf) {
+            return if copy(self.ram.map(), off) {
                 Ok(())
             } else {
                 Err(MemoryError::BadAddress { hpa })
@@ -119,10 +114,10 @@ impl HostMemory {
         let table = self.segments.read();
         let seg = table.find(hpa)?;
         let off = seg.offset_of(hpa, len)?;
-        if !seg.map.writable() {
+        if write && !seg.map.writable() {
             return Err(MemoryError::ReadOnly { hpa });
         }
-        if seg.map.write(off, buf) {
+        if copy(&seg.map, off) {
             Ok(())
         } else {
             Err(MemoryError::BadAddress { hpa })
