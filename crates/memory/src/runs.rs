@@ -129,17 +129,22 @@ impl PinRuns {
         }
     }
 
-    /// Pin `first..=last` once more (checked with [`PinRuns::pin_check`]); pages newly pinned.
-    pub fn pin(&mut self, first: u64, last: u64) -> u64 {
+    /// Splits the runs at `first` and after `last`; the runs inside `first..=last` as
+    /// `(start, last, count)`.
+    fn isolate(&mut self, first: u64, last: u64) -> Vec<(u64, u64, u32)> {
         self.split(first);
         if let Some(end) = last.checked_add(1) {
             self.split(end);
         }
-        let inside: Vec<(u64, u64, u32)> = self
-            .runs
+        self.runs
             .range(first..=last)
             .map(|(&s, &(l, c))| (s, l, c))
-            .collect();
+            .collect()
+    }
+
+    /// Pin `first..=last` once more (checked with [`PinRuns::pin_check`]); pages newly pinned.
+    pub fn pin(&mut self, first: u64, last: u64) -> u64 {
+        let inside = self.isolate(first, last);
         let mut fresh = 0u64;
         let mut next = Some(first);
         for (s, l, c) in inside {
@@ -162,15 +167,7 @@ impl PinRuns {
     /// Drop one pin of `first..=last` (checked with [`PinRuns::unpin_check`]); pages whose count
     /// reached 0.
     pub fn unpin(&mut self, first: u64, last: u64) -> u64 {
-        self.split(first);
-        if let Some(end) = last.checked_add(1) {
-            self.split(end);
-        }
-        let inside: Vec<(u64, u64, u32)> = self
-            .runs
-            .range(first..=last)
-            .map(|(&s, &(l, c))| (s, l, c))
-            .collect();
+        let inside = self.isolate(first, last);
         let mut released = 0u64;
         for (s, l, c) in inside {
             if c <= 1 {
