@@ -33,7 +33,7 @@ use uvfio_abi::vfio::{
 };
 use uvfio_iommu::Domain;
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd, Object};
-use uvfio_iommufd::device::{Device, GroupId};
+use uvfio_iommufd::device::GroupId;
 use uvfio_iommufd::object::ObjectType;
 use uvfio_memory::HostMemory;
 use uvfio_types::{Iova, PageSize};
@@ -165,7 +165,7 @@ fn row_iova(page: PageSize) -> u64 {
 #[derive(Debug)]
 struct BenchGroup {
     id: GroupId,
-    device: Arc<Device>,
+    rid: u16,
 }
 
 impl ContainerGroup for BenchGroup {
@@ -177,8 +177,8 @@ impl ContainerGroup for BenchGroup {
         GroupKind::Iommu
     }
 
-    fn devices(&self) -> Vec<Arc<Device>> {
-        vec![Arc::clone(&self.device)]
+    fn device_rids(&self) -> Vec<u16> {
+        vec![self.rid]
     }
 }
 
@@ -400,13 +400,9 @@ fn type1_container(
     user: &UserRegion,
 ) -> Result<(Container<Iommufd>, Arc<Domain>), BenchError> {
     let group = GroupId(7);
-    let (_, device) = ctx.bind_device(group, 0x38).map_err(BenchError::Iommufd)?;
     let container = Container::new(Arc::clone(ctx), ContainerConfig::default());
     container
-        .attach_group(Arc::new(BenchGroup {
-            id: group,
-            device: Arc::clone(&device),
-        }))
+        .attach_group(Arc::new(BenchGroup { id: group, rid: 0x38 }))
         .map_err(BenchError::Container)?;
     container
         .ioctl(
@@ -415,6 +411,10 @@ fn type1_container(
             user,
         )
         .map_err(BenchError::Container)?;
+    let device = container
+        .bound_devices(group)
+        .pop()
+        .ok_or(BenchError::Setup("the container bound no device"))?;
     let domain = device
         .attached_hwpt()
         .map(|h| Arc::clone(h.domain()))

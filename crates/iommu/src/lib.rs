@@ -24,6 +24,7 @@ mod domain;
 mod error;
 mod fault;
 mod iotlb;
+mod owner;
 pub mod pgtable;
 mod port;
 mod quiesce;
@@ -36,6 +37,7 @@ pub use error::IommuError;
 pub use fault::{
     DmaFault, FAULT_LOG_CAPACITY, FaultCounts, FaultHandler, FaultReason, FaultRecord, FaultResponse,
 };
+pub use owner::{DmaOwners, OwnerError, OwnerId};
 pub use pgtable::{Levels, PgTableError, Translation};
 pub use port::{DmaPort, Fragment, MAX_FAULT_RETRIES};
 pub use unit::Iommu;

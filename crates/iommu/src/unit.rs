@@ -2,6 +2,7 @@
 
 use crate::domain::{Domain, DomainConfig, DomainType, Invalidation};
 use crate::error::IommuError;
+use crate::owner::DmaOwners;
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 use uvfio_memory::HostMemory;
@@ -12,6 +13,7 @@ use uvfio_memory::HostMemory;
 pub struct Iommu {
     mem: Arc<HostMemory>,
     domains: Mutex<Vec<Weak<Domain>>>,
+    owners: DmaOwners,
 }
 
 impl Iommu {
@@ -20,7 +22,13 @@ impl Iommu {
         Iommu {
             mem,
             domains: Mutex::new(Vec::new()),
+            owners: DmaOwners::default(),
         }
+    }
+
+    /// Who owns the DMA of each IOMMU group behind this IOMMU.
+    pub fn owners(&self) -> &DmaOwners {
+        &self.owners
     }
 
     /// The host memory behind it.

@@ -192,6 +192,8 @@ impl IommufdError {
 pub struct Credentials {
     /// `CAP_SYS_RESOURCE`: may change `IOMMU_OPTION_RLIMIT_MODE`.
     pub sys_resource: bool,
+    /// `CAP_SYS_RAWIO`: may use the unsafe no-IOMMU mode of VFIO.
+    pub sys_rawio: bool,
 }
 
 /// The locked-memory accounts pins may be charged to (`enum iopt_pages_account_mode`).
@@ -388,6 +390,21 @@ impl Iommufd {
         let id = reservation.id();
         reservation.finalize(Object::Device(Arc::clone(&device)));
         Ok((id, device))
+    }
+
+    /// The IOMMU the context's domains and devices are on.
+    pub fn iommu(&self) -> &Arc<Iommu> {
+        &self.iommu
+    }
+
+    /// The cookie the context claims DMA ownership with (Linux passes `ictx`).
+    pub fn owner(&self) -> uvfio_iommu::OwnerId {
+        self.groups.owner()
+    }
+
+    /// The opener's capabilities.
+    pub fn credentials(&self) -> Credentials {
+        self.creds
     }
 
     /// The compat IOAS's id as recorded, whether or not it still exists (the container checks).

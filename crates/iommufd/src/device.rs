@@ -28,7 +28,7 @@ use rustix::io::Errno;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use uvfio_iommu::{DmaPort, Domain, DomainConfig, Iommu};
+use uvfio_iommu::{DmaPort, Domain, DomainConfig, Iommu, OwnerError, OwnerId};
 
 /// An IOMMU group's number (what `/dev/vfio/N` names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,6 +90,9 @@ pub enum DeviceError {
         /// The group.
         group: GroupId,
     },
+    /// Another owner has the group's DMA (`iommu_device_claim_dma_owner()`: `EPERM`).
+    #[error("claiming the group's DMA")]
+    Owner(#[from] OwnerError),
     /// Making an automatic HWPT failed.
     #[error("making the automatic HWPT")]
     Hwpt(#[from] HwptError),
@@ -112,6 +115,7 @@ impl DeviceError {
             | DeviceError::OtherIommu { .. }
             | DeviceError::TooWide { .. }
             | DeviceError::GroupIommu { .. } => Errno::INVAL,
+            DeviceError::Owner(e) => e.errno(),
             DeviceError::Hwpt(e) => e.errno(),
             DeviceError::Injected(_) => Errno::NOMEM,
         }
@@ -159,10 +163,11 @@ impl AttachTarget {
 }
 
 /// The iommufd context's groups (Linux `ictx->groups`): one [`Group`] per IOMMU group with a
-/// bound device.
+/// bound device, and the context's DMA-owner cookie (Linux passes `ictx`).
 #[derive(Debug)]
 pub struct Groups {
     fail: Arc<FailPoints>,
+    owner: OwnerId,
     map: Mutex<HashMap<GroupId, Weak<Group>>>,
 }
 
@@ -171,8 +176,14 @@ impl Groups {
     pub fn new(fail: Arc<FailPoints>) -> Self {
         Groups {
             fail,
+            owner: OwnerId::unique(),
             map: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cookie this context claims DMA ownership with.
+    pub fn owner(&self) -> OwnerId {
+        self.owner
     }
 
     /// `iommufd_get_group()`: the group `id` behind `iommu`, made on first use.
@@ -278,6 +289,8 @@ pub struct Device {
     rid: u16,
     group: Arc<Group>,
     iommu: Arc<Iommu>,
+    /// The context's cookie its DMA-ownership claim was made with.
+    owner: OwnerId,
     config: DomainConfig,
 }
 
@@ -285,6 +298,10 @@ impl Device {
     /// `iommufd_device_bind()`: the device with requester id `rid` in IOMMU group `group` behind
     /// `iommu`, whose IOMMU makes paging domains with `config` (its `levels` are also the widest
     /// domain the IOMMU can translate through). It starts detached: DMA blocked.
+    ///
+    /// The context claims the group's DMA for itself first (`rc = iommu_device_claim_dma_owner(dev,
+    /// ictx)`): a group another context or a legacy container owns is `EPERM`. The claim goes
+    /// with the device.
     pub fn bind(
         groups: &Groups,
         iommu: &Arc<Iommu>,
@@ -292,11 +309,14 @@ impl Device {
         rid: u16,
         config: DomainConfig,
     ) -> Result<Self, DeviceError> {
+        let group = groups.get(group, iommu)?;
+        iommu.owners().claim_device(group.id.0, groups.owner)?;
         Ok(Device {
             serial: next_serial(),
             rid,
-            group: groups.get(group, iommu)?,
+            group,
             iommu: Arc::clone(iommu),
+            owner: groups.owner,
             config,
         })
     }
@@ -575,10 +595,12 @@ impl Device {
 impl Drop for Device {
     /// Unbinding an attached device detaches it (VFIO's unbind does, `iommufd_device_detach`). An
     /// automatic HWPT it leaves unused stays in the object table until it is destroyed or the
-    /// context closes: call [`Device::detach`] first to have it destroyed at once.
+    /// context closes: call [`Device::detach`] first to have it destroyed at once. Then the
+    /// context's claim on the group's DMA goes (`iommu_device_release_dma_owner()`).
     fn drop(&mut self) {
         let (_, released) = self.leave();
         drop(released);
+        self.iommu.owners().release(self.group.id.0, self.owner);
     }
 }
 

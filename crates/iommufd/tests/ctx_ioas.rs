@@ -195,7 +195,10 @@ fn iommufd_rlimit_mode() {
         rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 1),
         Err(rustix::io::Errno::PERM)
     );
-    let fd = open_with(Credentials { sys_resource: true });
+    let fd = open_with(Credentials {
+        sys_resource: true,
+        ..Default::default()
+    });
     assert_eq!(
         rlimit_mode(&fd, &user, IOMMU_OPTION_OP_SET, 2),
         Err(rustix::io::Errno::INVAL)

@@ -211,7 +211,10 @@ fn cmd_ex_fail() {
 #[test]
 fn global_options() {
     let user = TestUser::new();
-    let fd = open_with(Credentials { sys_resource: true });
+    let fd = open_with(Credentials {
+        sys_resource: true,
+        ..Default::default()
+    });
     let mut cmd = IommuOption {
         size: size_of::<IommuOption>() as u32,
         option_id: IOMMU_OPTION_RLIMIT_MODE,

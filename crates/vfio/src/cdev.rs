@@ -20,6 +20,8 @@
 //! Closing the file unbinds (`vfio_df_unbind_iommufd()` → `iommufd_device_unbind()`): the device
 //! is detached and its object destroyed.
 
+use crate::container::GroupKind;
+use crate::group::{Group, GroupError};
 use crate::uapi::cdev::{AttachIommufdPt, BindIommufd};
 use crate::uapi::device::{DeviceCmd, DeviceLimits, DeviceRequest, decode_device, device_command};
 use crate::uapi::{IoctlArg, UapiError};
@@ -57,6 +59,10 @@ pub enum CdevError {
     /// The iommufd fd is not an iommufd (`iommufd_ctx_from_fd()`: `EBADFD`).
     #[error("fd {0} is not an iommufd")]
     NotAnIommufd(i32),
+    /// The device's group file is open (`vfio_device_block_group()`: `EBUSY`) or a kernel driver
+    /// has a device of the group (`iommu_device_claim_dma_owner()`: `EPERM`).
+    #[error("the device's group")]
+    Group(#[source] GroupError),
     /// Binding in the iommufd context failed.
     #[error("binding")]
     Bind(#[source] IommufdError),
@@ -76,16 +82,28 @@ impl CdevError {
             | CdevError::NoToken => Errno::INVAL,
             CdevError::BadFd(_) => Errno::BADF,
             CdevError::NotAnIommufd(_) => Errno::BADFD,
+            CdevError::Group(e) => e.errno(),
             CdevError::Bind(e) => e.errno(),
             CdevError::Attach(e) => e.errno(),
         }
     }
 }
 
+/// An iommufd context as a bound device file holds it: Linux's `df->iommufd` is a reference on
+/// the context (`iommufd_ctx_get()`), so the context outlives the file that opened it for as long
+/// as a device stays bound. `hold` is whatever keeps the host's context open.
+#[derive(Debug, Clone)]
+pub struct IommufdRef {
+    /// The context.
+    pub ctx: Arc<Iommufd>,
+    /// Keeps the context from being closed while held.
+    pub hold: Arc<dyn std::fmt::Debug + Send + Sync>,
+}
+
 /// How the host resolves the fd `BIND_IOMMUFD` names.
 pub trait IommufdFds {
     /// The iommufd context `fd` is open on: [`CdevError::BadFd`] or [`CdevError::NotAnIommufd`].
-    fn iommufd(&self, fd: i32) -> Result<Arc<Iommufd>, CdevError>;
+    fn iommufd(&self, fd: i32) -> Result<IommufdRef, CdevError>;
 }
 
 /// A device as the cdev path knows it (Linux `struct vfio_device` with its cdev).
@@ -94,6 +112,9 @@ pub struct CdevDevice {
     name: String,
     group: GroupId,
     rid: u16,
+    /// The device's VFIO group, when the host has one: binding blocks the group file
+    /// (`vfio_device_block_group()`) and needs the group free of kernel drivers.
+    vfio_group: Option<Arc<Group>>,
     /// `device->open_count` of cdev files.
     opened: Mutex<bool>,
 }
@@ -105,8 +126,26 @@ impl CdevDevice {
             name: name.to_owned(),
             group,
             rid,
+            vfio_group: None,
             opened: Mutex::new(false),
         })
+    }
+
+    /// The device `vfioX` named `name`, requester id `rid`, a device of the VFIO group `group`
+    /// (whose group file its binding blocks). Linux gives no-IOMMU devices no cdev ("cdev does
+    /// not support noiommu device", `vfio_device_add()`), so `group` must be a real IOMMU group
+    /// (`EINVAL` otherwise).
+    pub fn in_group(name: &str, group: &Arc<Group>, rid: u16) -> Result<Arc<Self>, GroupError> {
+        if group.kind() != GroupKind::Iommu {
+            return Err(GroupError::WrongGroup(group.id()));
+        }
+        Ok(Arc::new(CdevDevice {
+            name: name.to_owned(),
+            group: group.id(),
+            rid,
+            vfio_group: Some(Arc::clone(group)),
+            opened: Mutex::new(false),
+        }))
     }
 
     /// The device node's name (`vfioX`).
@@ -133,6 +172,8 @@ struct Bound {
     ctx: Arc<Iommufd>,
     devid: ObjectId,
     device: Arc<Device>,
+    /// Keeps the context open while the device is bound.
+    _hold: Arc<dyn std::fmt::Debug + Send + Sync>,
 }
 
 /// An open `/dev/vfio/devices/vfioX`.
@@ -192,6 +233,26 @@ impl CdevFile {
 
     /// `vfio_df_ioctl_bind_iommufd()` after decoding.
     fn bind(&self, cmd: &BindIommufd, user: &mut [u8], fds: &dyn IommufdFds) -> Result<(), CdevError> {
+        // ret = vfio_device_block_group(device); if (ret) return ret;
+        let group = self.device.vfio_group.as_ref();
+        if let Some(g) = group {
+            g.block().map_err(CdevError::Group)?;
+        }
+        let result = self.bind_blocked(cmd, user, fds);
+        // out_unlock: ... vfio_device_unblock_group(device);
+        if let (Err(_), Some(g)) = (&result, group) {
+            g.unblock();
+        }
+        result
+    }
+
+    /// The rest of the bind, with the group blocked.
+    fn bind_blocked(
+        &self,
+        cmd: &BindIommufd,
+        user: &mut [u8],
+        fds: &dyn IommufdFds,
+    ) -> Result<(), CdevError> {
         let mut bound = self.bound.lock();
         // /* one device cannot be bound twice */ if (df->access_granted) ret = -EINVAL;
         if bound.is_some() {
@@ -202,16 +263,28 @@ impl CdevFile {
             return Err(CdevError::NoToken);
         }
         // df->iommufd = iommufd_ctx_from_fd(bind.iommufd);
-        let ctx = fds.iommufd(cmd.iommufd)?;
+        let IommufdRef { ctx, hold } = fds.iommufd(cmd.iommufd)?;
         // vfio_df_open(): if (device->open_count != 0 && !df->group) return -EINVAL;
         let mut opened = self.device.opened.lock();
         if *opened {
             return Err(CdevError::OpenElsewhere);
         }
+        // iommufd_device_bind() → iommu_device_claim_dma_owner(): a group a kernel driver uses
+        // has an owner count without an owner, so the claim is -EPERM.
+        if let Some(g) = &self.device.vfio_group
+            && !g.is_viable()
+        {
+            return Err(CdevError::Group(GroupError::NotViable(g.id())));
+        }
         let (devid, device) = ctx
             .bind_device(self.device.group, self.device.rid)
             .map_err(CdevError::Bind)?;
-        let new = Bound { ctx, devid, device };
+        let new = Bound {
+            ctx,
+            devid,
+            device,
+            _hold: hold,
+        };
         // copy_to_user(&arg->out_devid, ...) ? -EFAULT : 0; on failure the device is closed.
         if let Err(e) = cmd.encode_reply(devid.raw(), user) {
             unbind(new);
@@ -270,6 +343,10 @@ impl Drop for CdevFile {
         if let Some(b) = self.bound.get_mut().take() {
             unbind(b);
             *self.device.opened.lock() = false;
+            // vfio_df_unbind_iommufd(): ... vfio_device_unblock_group(device);
+            if let Some(g) = &self.device.vfio_group {
+                g.unblock();
+            }
         }
     }
 }

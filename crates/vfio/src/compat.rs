@@ -1,8 +1,11 @@
 //! The container's [`CompatContext`] over uvfio's own iommufd context: what makes
 //! `/dev/vfio/vfio` a view of an iommufd context, as Linux's `vfio_compat.c` does.
 
-use crate::container::CompatContext;
+use crate::container::{BoundDevice, CompatContext};
+use std::sync::Arc;
+use uvfio_iommu::{Iommu, OwnerId};
 use uvfio_iommufd::ctx::{Iommufd, IommufdError, Object};
+use uvfio_iommufd::device::{DeviceError, GroupId};
 use uvfio_iommufd::object::{ObjectError, ObjectId, ObjectTable};
 
 impl CompatContext for Iommufd {
@@ -27,5 +30,26 @@ impl CompatContext for Iommufd {
 
     fn set_vfio_ioas(&self, id: Option<ObjectId>) {
         self.record_compat_ioas(id.map(ObjectId::raw));
+    }
+
+    fn iommu(&self) -> &Arc<Iommu> {
+        Iommufd::iommu(self)
+    }
+
+    fn owner(&self) -> OwnerId {
+        Iommufd::owner(self)
+    }
+
+    fn bind_device(&self, group: GroupId, rid: u16) -> Result<BoundDevice, DeviceError> {
+        match Iommufd::bind_device(self, group, rid) {
+            Ok((id, device)) => Ok(BoundDevice {
+                device,
+                object: Some(id),
+            }),
+            Err(IommufdError::Device(e)) => Err(e),
+            Err(IommufdError::Object(e)) => Err(DeviceError::Object(e)),
+            // Binding fails only in the object table or in the device's own bind.
+            Err(_) => Err(DeviceError::Object(ObjectError::NoIds)),
+        }
     }
 }

@@ -42,7 +42,7 @@ mod dma;
 mod error;
 mod groups;
 
-pub use context::{CompatContext, ContainerGroup, GroupKind};
+pub use context::{BoundDevice, CompatContext, ContainerGroup, GroupKind};
 pub use error::ContainerError;
 
 use crate::uapi::IoctlArg;
@@ -120,11 +120,11 @@ enum Backend {
 
 const BACKENDS: [Backend; 2] = [Backend::Type1, Backend::NoIommu];
 
-/// A group in the container and the devices its attach attached.
+/// A group in the container and the devices its attach bound and attached.
 #[derive(Debug)]
 struct Member {
     group: Arc<dyn ContainerGroup>,
-    attached: Vec<Arc<Device>>,
+    attached: Vec<BoundDevice>,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +141,8 @@ struct State {
 pub struct Container<C: CompatContext> {
     ctx: Arc<C>,
     config: ContainerConfig,
+    /// Made for a group given an iommufd (see [`Container::over_iommufd`]): the driver is fixed.
+    over_iommufd: bool,
     /// `container->group_lock` and type1's `iommu->lock` in one: every request is serialised.
     state: Mutex<State>,
 }
@@ -160,8 +162,42 @@ impl<C: CompatContext> Container<C> {
         Container {
             ctx,
             config,
+            over_iommufd: false,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// What `VFIO_GROUP_SET_CONTAINER` makes of an iommufd fd (Linux's `group->iommufd`, with
+    /// `CONFIG_IOMMUFD_VFIO_CONTAINER`): the group uses the context's compat IOAS directly, with
+    /// no `VFIO_SET_IOMMU`. For a real group the compat IOAS is made if the context has none
+    /// (`iommufd_vfio_compat_ioas_create()`) and the group's devices are attached to it when it
+    /// joins; a no-IOMMU group puts the context in no-IOMMU mode, which a context with a compat
+    /// IOAS refuses (`iommufd_vfio_compat_set_no_iommu()`: `EINVAL`).
+    ///
+    /// One difference from Linux, on purpose: Linux binds each device when its device file is
+    /// opened (`vfio_df_group_open()`), here the devices are bound when the group joins, as the
+    /// legacy container's type1 driver attaches a whole group.
+    pub fn over_iommufd(
+        ctx: Arc<C>,
+        config: ContainerConfig,
+        kind: GroupKind,
+    ) -> Result<Self, ContainerError> {
+        let mut container = Container::new(ctx, config);
+        container.over_iommufd = true;
+        let driver = match kind {
+            GroupKind::Iommu => {
+                container.compat_ioas_create()?;
+                IommuDriver::Type1v2
+            }
+            GroupKind::NoIommu => {
+                if container.ctx.vfio_ioas().is_some() {
+                    return Err(ContainerError::SetIommuState);
+                }
+                IommuDriver::NoIommu
+            }
+        };
+        container.state.get_mut().driver = Some(driver);
+        Ok(container)
     }
 
     /// The iommufd context the container is built on.
@@ -182,6 +218,18 @@ impl<C: CompatContext> Container<C> {
     /// The groups in the container, in joining order.
     pub fn groups(&self) -> Vec<GroupId> {
         self.state.lock().groups.iter().map(|m| m.group.id()).collect()
+    }
+
+    /// The devices of `group` bound and attached to the compat IOAS (none before `SET_IOMMU`, and
+    /// none for a no-IOMMU group).
+    pub fn bound_devices(&self, group: GroupId) -> Vec<Arc<Device>> {
+        self.state
+            .lock()
+            .groups
+            .iter()
+            .filter(|m| m.group.id() == group)
+            .flat_map(|m| m.attached.iter().map(|b| Arc::clone(&b.device)))
+            .collect()
     }
 
     /// The compat IOAS the type1 requests act on (`ictx->vfio_ioas`), if there is one.
@@ -307,7 +355,7 @@ impl<C: CompatContext> Drop for Container<C> {
     fn drop(&mut self) {
         let state = std::mem::take(self.state.get_mut());
         for member in state.groups {
-            self.detach_devices(&member.attached);
+            self.release_member(member);
         }
     }
 }

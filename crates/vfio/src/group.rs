@@ -67,9 +67,9 @@ pub enum GroupError {
     /// No-IOMMU without `CAP_SYS_RAWIO` (`EPERM`).
     #[error("no-IOMMU needs CAP_SYS_RAWIO")]
     NoRawio,
-    /// The group file is open already (`vfio_group_fops_open()`: `if (group->opened_file)
-    /// ret = -EBUSY`).
-    #[error("group {0} is open already")]
+    /// The group file is open already, or a device of the group is bound through its cdev
+    /// (`vfio_group_fops_open()`, `vfio_device_block_group()`: `EBUSY`).
+    #[error("group {0} is open already, or one of its devices is bound through its cdev")]
     AlreadyOpen(GroupId),
     /// A no-IOMMU group without the unsafe mode (`vfio_group_find_or_alloc()`: `EINVAL`).
     #[error("the unsafe no-IOMMU mode is off")]
@@ -124,6 +124,8 @@ pub trait GroupContainer: Send + Sync + std::fmt::Debug {
     fn detach_group(&self, group: GroupId) -> Result<(), ContainerError>;
     /// Whether `VFIO_SET_IOMMU` has set a driver.
     fn has_driver(&self) -> bool;
+    /// The device `rid` of `group` as the container bound it, if it did.
+    fn bound_device(&self, group: GroupId, rid: u16) -> Option<Arc<Device>>;
 }
 
 impl<C: CompatContext + 'static> GroupContainer for Container<C> {
@@ -138,6 +140,10 @@ impl<C: CompatContext + 'static> GroupContainer for Container<C> {
     fn has_driver(&self) -> bool {
         self.driver().is_some()
     }
+
+    fn bound_device(&self, group: GroupId, rid: u16) -> Option<Arc<Device>> {
+        self.bound_devices(group).into_iter().find(|d| d.rid() == rid)
+    }
 }
 
 /// How the host resolves the fd `VFIO_GROUP_SET_CONTAINER` names.
@@ -150,8 +156,12 @@ pub trait ContainerFds {
 /// A device of a group.
 #[derive(Debug, Clone)]
 pub enum GroupDevice {
-    /// A device behind an IOMMU, bound to the container's iommufd context.
-    Iommu(Arc<Device>),
+    /// A device behind an IOMMU with requester id `rid`; the container binds it to its iommufd
+    /// context when the group is attached to the container's IOMMU driver.
+    Iommu {
+        /// The requester id its DMA carries.
+        rid: u16,
+    },
     /// A no-IOMMU device.
     NoIommu(Arc<NoIommuDevice>),
 }
@@ -180,12 +190,12 @@ impl ContainerGroup for Members {
         self.kind
     }
 
-    fn devices(&self) -> Vec<Arc<Device>> {
+    fn device_rids(&self) -> Vec<u16> {
         self.list
             .lock()
             .iter()
             .filter_map(|m| match &m.device {
-                GroupDevice::Iommu(d) => Some(Arc::clone(d)),
+                GroupDevice::Iommu { rid } => Some(*rid),
                 GroupDevice::NoIommu(_) => None,
             })
             .collect()
@@ -200,6 +210,8 @@ struct State {
     container: Option<Arc<dyn GroupContainer>>,
     /// Open device files (`group->container_users - 1`).
     open_devices: usize,
+    /// Devices of the group bound through their cdev (`group->cdev_device_open_cnt`).
+    cdev_open: usize,
 }
 
 /// One VFIO group (Linux `struct vfio_group`).
@@ -258,12 +270,11 @@ impl Group {
     }
 
     /// Adds a device named `name` (what `GET_DEVICE_FD` looks for), not yet bound to a VFIO
-    /// driver. An IOMMU device must sit in this IOMMU group; a no-IOMMU device needs a no-IOMMU
-    /// group.
+    /// driver. An IOMMU device needs an IOMMU group, a no-IOMMU device a no-IOMMU group.
     pub fn add_device(&self, name: &str, device: GroupDevice) -> Result<(), GroupError> {
         let id = self.id();
         let fits = match &device {
-            GroupDevice::Iommu(d) => self.kind() == GroupKind::Iommu && d.group().id() == id,
+            GroupDevice::Iommu { .. } => self.kind() == GroupKind::Iommu,
             GroupDevice::NoIommu(_) => self.kind() == GroupKind::NoIommu,
         };
         if !fits {
@@ -292,7 +303,7 @@ impl Group {
             .iter_mut()
             .find(|m| *m.name == *name.as_bytes())
             .ok_or(GroupError::NoDevice(id))?;
-        if !bound && state.container.is_some() {
+        if !bound && (state.container.is_some() || state.cdev_open > 0) {
             return Err(GroupError::DmaOwned(id));
         }
         member.vfio_bound = bound;
@@ -314,11 +325,37 @@ impl Group {
         self.state.lock().open_devices
     }
 
-    /// `vfio_group_fops_open()`: one opener at a time (`EBUSY`), and a no-IOMMU group needs
-    /// `CAP_SYS_RAWIO` (`EPERM`).
-    pub fn open(self: &Arc<Self>, sys_rawio: bool) -> Result<GroupFile, GroupError> {
+    /// `vfio_device_block_group()`: a device of the group is being bound through its cdev, which
+    /// the group file being open forbids (`if (group->opened_file) { ret = -EBUSY; ...`). Undone
+    /// by [`Group::unblock`].
+    pub fn block(&self) -> Result<(), GroupError> {
         let mut state = self.state.lock();
         if state.opened {
+            return Err(GroupError::AlreadyOpen(self.id()));
+        }
+        state.cdev_open += 1;
+        Ok(())
+    }
+
+    /// `vfio_device_unblock_group()`.
+    pub fn unblock(&self) {
+        let mut state = self.state.lock();
+        debug_assert!(state.cdev_open > 0);
+        state.cdev_open = state.cdev_open.saturating_sub(1);
+    }
+
+    /// Devices of the group bound through their cdev.
+    pub fn cdev_bound(&self) -> usize {
+        self.state.lock().cdev_open
+    }
+
+    /// `vfio_group_fops_open()`: one opener at a time, and not while a device of the group is
+    /// bound through its cdev (`EBUSY` both); a no-IOMMU group needs `CAP_SYS_RAWIO` (`EPERM`).
+    pub fn open(self: &Arc<Self>, sys_rawio: bool) -> Result<GroupFile, GroupError> {
+        let mut state = self.state.lock();
+        // if (group->opened_file) { ret = -EBUSY; ...
+        // if (group->cdev_device_open_cnt) { ret = -EBUSY; ...
+        if state.opened || state.cdev_open > 0 {
             return Err(GroupError::AlreadyOpen(self.id()));
         }
         if self.kind() == GroupKind::NoIommu && !sys_rawio {
@@ -474,7 +511,7 @@ impl GroupFile {
             .map(|m| m.device.clone())
             .ok_or(GroupError::NoDevice(id))?;
         // vfio_df_group_open(): if (!vfio_group_has_iommu(device->group)) { ret = -EINVAL; ...
-        let container = state.container.as_ref().ok_or(GroupError::NoContainer(id))?;
+        let container = state.container.clone().ok_or(GroupError::NoContainer(id))?;
         // vfio_group_use_container(): if (!group->container->iommu_driver) return -EINVAL;
         if !container.has_driver() {
             return Err(GroupError::NoIommuDriver(id));
@@ -493,6 +530,7 @@ impl GroupFile {
         state.open_devices += 1;
         Ok(DeviceFile {
             open: Arc::clone(&self.open),
+            container,
             device,
             name: name.as_bytes().into(),
         })
@@ -503,6 +541,8 @@ impl GroupFile {
 #[derive(Debug)]
 pub struct DeviceFile {
     open: Arc<OpenGroup>,
+    /// The group's container, which cannot change while a device file is open.
+    container: Arc<dyn GroupContainer>,
     device: GroupDevice,
     name: Box<[u8]>,
 }
@@ -518,11 +558,21 @@ impl DeviceFile {
         &self.name
     }
 
-    /// A DMA port of the device: through its group's domain, or untranslated for no-IOMMU.
-    pub fn port(&self) -> DmaPort {
+    /// The device as the container bound it to its iommufd context (`None` for no-IOMMU).
+    pub fn iommufd_device(&self) -> Option<Arc<Device>> {
         match &self.device {
-            GroupDevice::Iommu(d) => d.port().0,
-            GroupDevice::NoIommu(d) => d.port(),
+            GroupDevice::Iommu { rid } => self.container.bound_device(self.open.group.id(), *rid),
+            GroupDevice::NoIommu(_) => None,
+        }
+    }
+
+    /// A DMA port of the device: through its group's domain, or untranslated for no-IOMMU.
+    /// (`None` only if the container did not bind the device, which an open device file rules
+    /// out.)
+    pub fn port(&self) -> Option<DmaPort> {
+        match &self.device {
+            GroupDevice::Iommu { .. } => self.iommufd_device().map(|d| d.port().0),
+            GroupDevice::NoIommu(d) => Some(d.port()),
         }
     }
 }

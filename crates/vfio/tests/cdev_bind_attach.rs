@@ -21,7 +21,7 @@ use uvfio_iommufd::device::GroupId;
 use uvfio_iommufd::object::ObjectType;
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::Iova;
-use uvfio_vfio::cdev::{CdevDevice, CdevError, CdevFile, IommufdFds};
+use uvfio_vfio::cdev::{CdevDevice, CdevError, CdevFile, IommufdFds, IommufdRef};
 use uvfio_vfio::uapi::IoctlArg;
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
@@ -36,9 +36,12 @@ struct Rig {
 }
 
 impl IommufdFds for Rig {
-    fn iommufd(&self, fd: i32) -> Result<Arc<Iommufd>, CdevError> {
+    fn iommufd(&self, fd: i32) -> Result<IommufdRef, CdevError> {
         match fd {
-            IOMMUFD_FD => Ok(Arc::clone(&self.ctx)),
+            IOMMUFD_FD => Ok(IommufdRef {
+                ctx: Arc::clone(&self.ctx),
+                hold: Arc::new(()),
+            }),
             OTHER_FD => Err(CdevError::NotAnIommufd(fd)),
             _ => Err(CdevError::BadFd(fd)),
         }

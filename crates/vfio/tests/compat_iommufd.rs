@@ -12,7 +12,7 @@ use uvfio_abi::vfio::{
     VfioIommuType1DmaMap,
 };
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
-use uvfio_iommufd::device::{Device, GroupId};
+use uvfio_iommufd::device::GroupId;
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::Iova;
 use uvfio_vfio::container::{Container, ContainerConfig, ContainerGroup, GroupKind};
@@ -21,7 +21,7 @@ use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 #[derive(Debug)]
 struct Group {
-    devices: Vec<Arc<Device>>,
+    rids: Vec<u16>,
 }
 
 impl ContainerGroup for Group {
@@ -31,8 +31,8 @@ impl ContainerGroup for Group {
     fn kind(&self) -> GroupKind {
         GroupKind::Iommu
     }
-    fn devices(&self) -> Vec<Arc<Device>> {
-        self.devices.clone()
+    fn device_rids(&self) -> Vec<u16> {
+        self.rids.clone()
     }
 }
 
@@ -46,12 +46,9 @@ fn a_vfio_mapping_is_an_area_of_the_iommufd_compat_ioas() {
         accounts.clone(),
         Credentials::default(),
     ));
-    let (_, device) = ctx.bind_device(GroupId(7), 0x38).unwrap();
     let container = Container::new(Arc::clone(&ctx), ContainerConfig::default());
     container
-        .attach_group(Arc::new(Group {
-            devices: vec![Arc::clone(&device)],
-        }))
+        .attach_group(Arc::new(Group { rids: vec![0x38] }))
         .unwrap();
     container
         .ioctl(
@@ -74,7 +71,10 @@ fn a_vfio_mapping_is_an_area_of_the_iommufd_compat_ioas() {
             &TestUser,
         )
         .unwrap();
-    // The device DMAs through the compat IOAS's domain into the driver's buffer.
+    // The container bound the group's device to its context (a device object of the context)
+    // and attached it; it DMAs through the compat IOAS's domain into the driver's buffer.
+    let device = container.bound_devices(GroupId(7)).pop().unwrap();
+    assert_eq!(device.rid(), 0x38);
     let (port, _) = device.port();
     let mut b = [0u8; 1];
     port.read(Iova::new(0x10_0000), &mut b).unwrap();
@@ -96,7 +96,7 @@ fn a_vfio_mapping_is_an_area_of_the_iommufd_compat_ioas() {
     let (id, ioas) = ctx.compat_ioas().unwrap();
     assert_eq!(get.ioas_id, id);
     assert_eq!(ioas.area_count(), 1);
-    drop(port);
+    drop((port, device));
     drop(container);
     assert!(ctx.close().is_empty());
     assert_eq!(accounts.mm.locked_pages(), 0);

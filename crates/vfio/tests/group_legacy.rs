@@ -16,12 +16,14 @@ use uvfio_abi::vfio::{
 use uvfio_iommu::FaultReason;
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_iommufd::device::GroupId;
+use uvfio_iommufd::object::ObjectType;
 use uvfio_memory::{HostMemory, MemoryConfig};
 use uvfio_types::Iova;
 use uvfio_vfio::container::{Container, ContainerConfig};
 use uvfio_vfio::group::{
     ContainerFds, DeviceFile, Group, GroupContainer, GroupDevice, GroupError, GroupFile, GroupReply,
 };
+use uvfio_vfio::noiommu::NoIommuDevice;
 use uvfio_vfio::uapi::IoctlArg;
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
@@ -54,14 +56,24 @@ impl Rig {
         }
     }
 
-    /// Group `id` with devices `names`, each bound to the context (rid = index), none VFIO-bound.
+    /// Group `id` with devices `names` (rid = 0x10 + index), none VFIO-bound.
     fn group(&self, id: u32, names: &[&str]) -> Arc<Group> {
         let group = Group::new(GroupId(id));
         for (i, name) in names.iter().enumerate() {
-            let (_, dev) = self.ctx.bind_device(GroupId(id), 0x10 + i as u16).unwrap();
-            group.add_device(name, GroupDevice::Iommu(dev)).unwrap();
+            let rid = 0x10 + i as u16;
+            group.add_device(name, GroupDevice::Iommu { rid }).unwrap();
         }
         group
+    }
+
+    /// Device objects in the context.
+    fn device_objects(&self) -> usize {
+        self.ctx
+            .objects()
+            .snapshot()
+            .into_iter()
+            .filter(|&(_, ty)| ty == ObjectType::Device)
+            .count()
     }
 
     /// Everything closed: no object, no pin, no charge.
@@ -195,15 +207,21 @@ fn set_and_unset_container_follow_group_c_order() {
     // Set twice: EINVAL, nothing changes.
     assert_eq!(errno(set_container(&file, &rig, CONTAINER_FD)), Errno::INVAL);
     assert_eq!(rig.container.groups(), vec![GroupId(7)]);
-    // SET_IOMMU attaches the group's device to the compat IOAS.
+    // SET_IOMMU binds the group's device to the container's context (a device object, and the
+    // context owns the group's DMA) and attaches it to the compat IOAS.
+    assert_eq!(rig.device_objects(), 0);
     set_iommu(&rig).unwrap();
-    let dev = match &group_device(&file, &rig, "a") {
-        GroupDevice::Iommu(d) => Arc::clone(d),
-        GroupDevice::NoIommu(_) => unreachable!(),
-    };
+    assert_eq!(rig.device_objects(), 1);
+    assert_eq!(
+        rig.ctx.iommu().owners().owner(7).map(|(o, _)| o),
+        Some(rig.ctx.owner())
+    );
+    let dev = get_device_fd(&file, &rig, "a").unwrap().iommufd_device().unwrap();
+    assert_eq!(dev.rid(), 0x10);
     assert!(dev.is_attached());
     unset_container(&file, &rig).unwrap();
     assert!(!dev.is_attached());
+    assert_eq!(rig.device_objects(), 0, "unset unbinds the group's devices");
     assert!(rig.container.groups().is_empty());
     assert_eq!(
         rig.container.driver(),
@@ -213,16 +231,16 @@ fn set_and_unset_container_follow_group_c_order() {
     assert_eq!(errno(unset_container(&file, &rig)), Errno::INVAL);
     assert_eq!(status(&file, &rig), VFIO_GROUP_FLAGS_VIABLE);
     // Set again after an unset: fine.
-    set_container(&file, &rig, CONTAINER_FD).unwrap();
     drop(dev);
+    assert_eq!(
+        rig.ctx.iommu().owners().owned_groups(),
+        0,
+        "unset released the group"
+    );
+    set_container(&file, &rig, CONTAINER_FD).unwrap();
     drop(file);
     drop(group);
     rig.baseline();
-}
-
-/// The device `name` through a short-lived device file.
-fn group_device(file: &GroupFile, rig: &Rig, name: &str) -> GroupDevice {
-    get_device_fd(file, rig, name).unwrap().device().clone()
 }
 
 #[test]
@@ -276,22 +294,57 @@ fn get_device_fd_needs_a_container_with_a_driver_and_a_known_name() {
 }
 
 #[test]
-fn a_device_of_another_iommu_group_is_refused() {
+fn a_noiommu_device_is_refused_and_names_are_unique() {
     let rig = Rig::new();
     let group = Group::new(GroupId(7));
-    let (_, other) = rig.ctx.bind_device(GroupId(8), 1).unwrap();
+    let noiommu = Arc::new(NoIommuDevice::new(Arc::clone(&rig.mem), 1));
     assert_eq!(
-        errno(group.add_device("x", GroupDevice::Iommu(other))),
+        errno(group.add_device("x", GroupDevice::NoIommu(noiommu))),
         Errno::INVAL
     );
-    let (_, dev) = rig.ctx.bind_device(GroupId(7), 2).unwrap();
-    group
-        .add_device("x", GroupDevice::Iommu(Arc::clone(&dev)))
-        .unwrap();
+    group.add_device("x", GroupDevice::Iommu { rid: 2 }).unwrap();
     assert_eq!(
-        errno(group.add_device("x", GroupDevice::Iommu(dev))),
+        errno(group.add_device("x", GroupDevice::Iommu { rid: 3 })),
         Errno::EXIST
     );
+    drop(group);
+    rig.baseline();
+}
+
+#[test]
+fn a_group_whose_dma_another_context_owns_cannot_join_the_container() {
+    let rig = Rig::new();
+    let group = rig.group(7, &["a"]);
+    group.set_vfio_bound("a", true).unwrap();
+    // Another context on the same IOMMU binds a device of group 7 (as a cdev bind would).
+    let other = Iommufd::on_iommu(
+        Arc::clone(rig.ctx.iommu()),
+        rig.accounts.clone(),
+        Credentials::default(),
+    );
+    let (_, held) = other.bind_device(GroupId(7), 0x11).unwrap();
+    let file = group.open(false).unwrap();
+    // iommu_group_claim_dma_owner(): EPERM, and the group stays out.
+    assert_eq!(errno(set_container(&file, &rig, CONTAINER_FD)), Errno::PERM);
+    assert!(rig.container.groups().is_empty());
+    assert!(!group.has_container());
+    drop(held);
+    assert!(other.close().is_empty());
+    // The other context gone, the group joins.
+    set_container(&file, &rig, CONTAINER_FD).unwrap();
+    // And now the other way round: a context cannot bind a device of the container's group.
+    let third = Iommufd::on_iommu(
+        Arc::clone(rig.ctx.iommu()),
+        rig.accounts.clone(),
+        Credentials::default(),
+    );
+    assert_eq!(
+        third.bind_device(GroupId(7), 0x10).unwrap_err().errno(),
+        Errno::PERM
+    );
+    assert!(third.close().is_empty());
+    drop(file);
+    assert_eq!(rig.ctx.iommu().owners().owned_groups(), 0);
     drop(group);
     rig.baseline();
 }
@@ -322,7 +375,7 @@ fn legacy_flow_end_to_end() {
         .unwrap();
     assert_eq!(rig.accounts.mm.locked_pages(), 4);
     let device = get_device_fd(&file, &rig, "0000:00:07.0").unwrap();
-    let port = device.port();
+    let port = device.port().unwrap();
     let mut b = [0u8; 1];
     port.read(Iova::new(IOVA + 0x1234), &mut b).unwrap();
     assert_eq!(b[0], 0x5a);

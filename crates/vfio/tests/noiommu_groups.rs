@@ -152,8 +152,7 @@ fn real_and_noiommu_groups_do_not_mix_and_the_container_takes_only_noiommu() {
     set_container(&file, &rig).unwrap();
     // A real group joining a no-IOMMU container: EPERM.
     let real = Group::new(GroupId(9));
-    let (_, dev) = rig.ctx.bind_device(GroupId(9), 1).unwrap();
-    real.add_device("r", GroupDevice::Iommu(dev)).unwrap();
+    real.add_device("r", GroupDevice::Iommu { rid: 1 }).unwrap();
     real.set_vfio_bound("r", true).unwrap();
     let real_file = real.open(false).unwrap();
     assert_eq!(set_container(&real_file, &rig).unwrap_err().errno(), Errno::PERM);
@@ -186,7 +185,7 @@ fn a_noiommu_device_dmas_to_host_physical_addresses() {
     assert_eq!(rig.taint.noiommu_opens(), 1);
     // A host frame: the device reaches it at IOVA = HPA, nothing translates.
     let hpa = rig.mem.alloc(PageSize::Size4K).unwrap();
-    let port = device.port();
+    let port = device.port().unwrap();
     port.write(Iova::new(hpa.raw() + 8), &[1, 2, 3]).unwrap();
     let mut back = [0u8; 3];
     rig.mem.read(hpa.checked_add(8).unwrap(), &mut back).unwrap();

@@ -7,9 +7,19 @@
 //! groups; tests implement both over a rig of their own.
 
 use std::sync::Arc;
-use uvfio_iommufd::device::{Device, GroupId};
+use uvfio_iommu::{Iommu, OwnerError, OwnerId};
+use uvfio_iommufd::device::{Device, DeviceError, GroupId};
 use uvfio_iommufd::hwpt::HwptObject;
 use uvfio_iommufd::object::{ObjectError, ObjectId, ObjectTable};
+
+/// A device the container bound to its context for a group's attach.
+#[derive(Debug)]
+pub struct BoundDevice {
+    /// The bound device.
+    pub device: Arc<Device>,
+    /// Its device object, if the context publishes one (destroyed at unbind).
+    pub object: Option<ObjectId>,
+}
 
 /// The iommufd context a container serves its type1 ioctls through (Linux's `ictx`, which is what
 /// `/dev/vfio/vfio` is when iommufd provides it).
@@ -34,6 +44,36 @@ pub trait CompatContext: Send + Sync {
 
     /// Sets or clears `ictx->vfio_ioas` (`IOMMU_VFIO_IOAS_SET` / `_CLEAR`).
     fn set_vfio_ioas(&self, id: Option<ObjectId>);
+
+    /// The IOMMU the context's devices sit behind (where group DMA ownership is kept).
+    fn iommu(&self) -> &Arc<Iommu>;
+
+    /// The cookie the context claims DMA ownership with.
+    fn owner(&self) -> OwnerId;
+
+    /// `iommufd_device_bind()` of the device with requester id `rid` in `group`: it claims the
+    /// group's DMA for this context's owner (which the container's group claim already holds).
+    fn bind_device(&self, group: GroupId, rid: u16) -> Result<BoundDevice, DeviceError>;
+
+    /// `iommufd_device_unbind()`: detaches `bound` and destroys its object; the claim goes with
+    /// the last reference to the device.
+    fn unbind_device(&self, bound: BoundDevice) {
+        bound.device.detach(self.objects());
+        if let Some(id) = bound.object {
+            // Nothing but the container holds a bound device's object: it cannot be busy.
+            drop(self.objects().destroy(id.raw()));
+        }
+    }
+
+    /// `iommu_group_claim_dma_owner()` for this context's owner: `EPERM` if anyone owns `group`.
+    fn claim_group(&self, group: GroupId) -> Result<(), OwnerError> {
+        self.iommu().owners().claim_group(group.0, self.owner())
+    }
+
+    /// `iommu_group_release_dma_owner()`.
+    fn release_group(&self, group: GroupId) {
+        self.iommu().owners().release(group.0, self.owner());
+    }
 }
 
 /// Whether a group's devices sit behind an IOMMU (Linux `enum vfio_group_type`).
@@ -54,9 +94,10 @@ pub trait ContainerGroup: Send + Sync + std::fmt::Debug {
     /// A real IOMMU group or a no-IOMMU one.
     fn kind(&self) -> GroupKind;
 
-    /// The group's devices, bound to the container's iommufd context. Attaching the group to the
-    /// container's IOAS attaches each of them ([`Device::attach`] to the compat IOAS, which gives
-    /// the group an automatic domain); the devices attached are remembered, and exactly those are
-    /// detached when the group leaves.
-    fn devices(&self) -> Vec<Arc<Device>>;
+    /// The requester ids of the group's VFIO devices. Attaching the group to the container's
+    /// IOAS binds each of them to the container's context and attaches it
+    /// ([`Device::attach`] to the compat IOAS, which gives the group an automatic domain); the
+    /// devices bound are remembered, and exactly those are detached and unbound when the group
+    /// leaves.
+    fn device_rids(&self) -> Vec<u16>;
 }

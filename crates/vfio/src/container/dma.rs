@@ -50,7 +50,7 @@ impl<C: CompatContext> Container<C> {
         let mut bitmap = u64::MAX;
         for member in &state.groups {
             for device in &member.attached {
-                bitmap &= device.domain_config().page_sizes.bits();
+                bitmap &= device.device.domain_config().page_sizes.bits();
             }
         }
         if bitmap & !PAGE_MASK != 0 {

@@ -102,6 +102,10 @@ pub enum ContainerError {
     /// The IOAS refused a map or an unmap.
     #[error("IOAS")]
     Ioas(#[from] IoasError),
+    /// The group's DMA is owned by another context or container
+    /// (`iommu_group_claim_dma_owner()`: `EPERM`).
+    #[error("claiming the group's DMA")]
+    Owner(#[source] uvfio_iommu::OwnerError),
     /// A device of a group could not be attached to the compat IOAS.
     #[error("attaching a device")]
     Device(#[from] DeviceError),
@@ -115,6 +119,7 @@ impl ContainerError {
             ContainerError::Object(e) => e.errno(),
             ContainerError::Ioas(e) => e.errno(),
             ContainerError::Device(e) => e.errno(),
+            ContainerError::Owner(e) => e.errno(),
             ContainerError::NotServed { .. } => Errno::NOTTY,
             ContainerError::NoDriverForType(_) | ContainerError::NoCompatIoas => Errno::NODEV,
             ContainerError::NoRawio | ContainerError::MixedGroups { .. } => Errno::PERM,

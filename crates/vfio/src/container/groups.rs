@@ -4,12 +4,13 @@
 //! `iommufd_vfio_compat_ioas_create()` + `iommufd_vfio_set_iommu()`).
 
 use super::{
-    BACKENDS, Backend, CompatContext, Container, ContainerError, ContainerGroup, GroupKind, IommuDriver,
+    BACKENDS, Backend, BoundDevice, CompatContext, Container, ContainerError, ContainerGroup, GroupKind,
+    IommuDriver,
 };
 use super::{Member, State};
 use crate::uapi::container::Extension;
 use std::sync::Arc;
-use uvfio_iommufd::device::{AttachTarget, Device, GroupId};
+use uvfio_iommufd::device::{AttachTarget, GroupId};
 use uvfio_iommufd::hwpt::HwptObject;
 use uvfio_iommufd::ioas::IoPageTable;
 use uvfio_iommufd::object::{ObjectId, ObjectType};
@@ -36,11 +37,17 @@ impl<C: CompatContext> Container<C> {
         if !state.groups.is_empty() && state.noiommu != noiommu {
             return Err(ContainerError::MixedGroups { group: id });
         }
-        // (iommu_group_claim_dma_owner(): a group whose devices are attached elsewhere fails at
-        // their attach below, with the attach's EBUSY.)
-        // if (driver) { ret = driver->ops->attach_group(...); ... }
+        // if (group->type != VFIO_NO_IOMMU) {
+        //         ret = iommu_group_claim_dma_owner(group->iommu_group, group); ...
+        if !noiommu {
+            self.ctx.claim_group(id).map_err(ContainerError::Owner)?;
+        }
+        // if (driver) { ret = driver->ops->attach_group(...);
+        //         if (ret) { if (group->type != VFIO_NO_IOMMU) iommu_group_release_dma_owner(...);
         let attached = match state.driver {
-            Some(IommuDriver::Type1 | IommuDriver::Type1v2) => self.attach_devices(group.as_ref())?,
+            Some(IommuDriver::Type1 | IommuDriver::Type1v2) => self
+                .attach_devices(group.as_ref())
+                .inspect_err(|_| self.ctx.release_group(id))?,
             Some(IommuDriver::NoIommu) | None => Vec::new(),
         };
         state.noiommu = noiommu;
@@ -62,8 +69,8 @@ impl<C: CompatContext> Container<C> {
             .position(|m| m.group.id() == group)
             .ok_or(ContainerError::GroupNotInContainer { group })?;
         let member = state.groups.remove(pos);
-        self.detach_devices(&member.attached);
-        if state.groups.is_empty() {
+        self.release_member(member);
+        if state.groups.is_empty() && !self.over_iommufd {
             state.driver = None;
         }
         Ok(())
@@ -151,7 +158,7 @@ impl<C: CompatContext> Container<C> {
 
     /// `iommufd_vfio_compat_ioas_create()`: the context's `vfio_ioas` if it names a live IOAS,
     /// else a new IOAS, published in the object table and recorded as `vfio_ioas`.
-    fn compat_ioas_create(&self) -> Result<ObjectId, ContainerError> {
+    pub(super) fn compat_ioas_create(&self) -> Result<ObjectId, ContainerError> {
         let table = self.ctx.objects();
         if let Some(id) = self.ctx.vfio_ioas()
             && table.get(id.raw(), Some(ObjectType::Ioas)).is_ok()
@@ -185,12 +192,12 @@ impl<C: CompatContext> Container<C> {
             // vfio_noiommu_attach_group(): return 0;
             return Ok(());
         }
-        let mut done: Vec<Vec<Arc<Device>>> = Vec::with_capacity(state.groups.len());
+        let mut done: Vec<Vec<BoundDevice>> = Vec::with_capacity(state.groups.len());
         for member in &state.groups {
             match self.attach_devices(member.group.as_ref()) {
                 Ok(attached) => done.push(attached),
                 Err(e) => {
-                    for attached in done.iter().rev() {
+                    for attached in done.into_iter().rev() {
                         self.detach_devices(attached);
                     }
                     return Err(e);
@@ -203,32 +210,56 @@ impl<C: CompatContext> Container<C> {
         Ok(())
     }
 
-    /// The compat driver's `attach_group`: each device of `group` to the compat IOAS (an
-    /// automatic domain, shared by the group). On failure the devices attached so far are
-    /// detached again.
-    fn attach_devices(&self, group: &dyn ContainerGroup) -> Result<Vec<Arc<Device>>, ContainerError> {
+    /// The compat driver's `attach_group`: each device of `group` bound to the context and
+    /// attached to the compat IOAS (an automatic domain, shared by the group). On failure the
+    /// devices bound so far are detached and unbound again.
+    fn attach_devices(&self, group: &dyn ContainerGroup) -> Result<Vec<BoundDevice>, ContainerError> {
         let id = self.ctx.vfio_ioas().ok_or(ContainerError::NoCompatIoas)?;
         let table = self.ctx.objects();
-        let mut attached: Vec<Arc<Device>> = Vec::new();
-        for device in group.devices() {
-            let result = self.compat_ioas_by_id(id).and_then(|(ioas, _use)| {
-                let target = AttachTarget::Ioas { id, ioas };
-                Ok(device.attach(table, target)?)
-            });
-            if let Err(e) = result {
-                self.detach_devices(&attached);
-                return Err(e);
+        let mut attached: Vec<BoundDevice> = Vec::new();
+        for rid in group.device_rids() {
+            let result = self
+                .ctx
+                .bind_device(group.id(), rid)
+                .map_err(ContainerError::from)
+                .and_then(|bound| {
+                    let done = self.compat_ioas_by_id(id).and_then(|(ioas, _use)| {
+                        let target = AttachTarget::Ioas { id, ioas };
+                        Ok(bound.device.attach(table, target)?)
+                    });
+                    match done {
+                        Ok(_) => Ok(bound),
+                        Err(e) => {
+                            self.ctx.unbind_device(bound);
+                            Err(e)
+                        }
+                    }
+                });
+            match result {
+                Ok(bound) => attached.push(bound),
+                Err(e) => {
+                    self.detach_devices(attached);
+                    return Err(e);
+                }
             }
-            attached.push(device);
         }
         Ok(attached)
     }
 
-    /// The compat driver's `detach_group`: the devices leave, last attached first.
-    pub(super) fn detach_devices(&self, devices: &[Arc<Device>]) {
-        let table = self.ctx.objects();
-        for device in devices.iter().rev() {
-            device.detach(table);
+    /// The compat driver's `detach_group`: the devices leave and are unbound, last attached first.
+    pub(super) fn detach_devices(&self, devices: Vec<BoundDevice>) {
+        for bound in devices.into_iter().rev() {
+            self.ctx.unbind_device(bound);
+        }
+    }
+
+    /// A group leaving: its devices detached and unbound, then its DMA ownership released
+    /// (`vfio_group_detach_container()`: `iommu_group_release_dma_owner()` after the driver's
+    /// `detach_group`).
+    pub(super) fn release_member(&self, member: Member) {
+        self.detach_devices(member.attached);
+        if member.group.kind() == GroupKind::Iommu {
+            self.ctx.release_group(member.group.id());
         }
     }
 }

@@ -6,14 +6,15 @@
 
 use parking_lot::Mutex;
 use rustix::io::Errno;
+use std::collections::HashMap;
 use std::sync::Arc;
 use uvfio_abi::vfio::{
     VFIO_CHECK_EXTENSION, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_IOMMU_GET_INFO,
     VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU, VfioIommuType1DmaMap, VfioIommuType1DmaUnmap,
 };
-use uvfio_iommu::{DomainConfig, Iommu};
+use uvfio_iommu::{DomainConfig, Iommu, OwnerError, OwnerId};
 use uvfio_iommufd::ctx::{BadFd, UserFault, UserMemory};
-use uvfio_iommufd::device::{Device, GroupId, Groups};
+use uvfio_iommufd::device::{Device, DeviceError, GroupId, Groups};
 use uvfio_iommufd::fail::FailPoints;
 use uvfio_iommufd::hwpt::{HwptObject, HwptPaging};
 use uvfio_iommufd::ioas::IoPageTable;
@@ -22,7 +23,9 @@ use uvfio_iommufd::pages::Account;
 use uvfio_iommufd::uapi::UserPtr;
 use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
 use uvfio_types::{HostVa, IovaRange};
-use uvfio_vfio::container::{CompatContext, Container, ContainerConfig, ContainerGroup, GroupKind};
+use uvfio_vfio::container::{
+    BoundDevice, CompatContext, Container, ContainerConfig, ContainerGroup, GroupKind,
+};
 use uvfio_vfio::uapi::IoctlArg;
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -169,6 +172,9 @@ pub struct Ctx {
     /// `mm->locked_vm`: what the compat IOAS charges.
     pub mm_account: Arc<Account>,
     vfio_ioas: Mutex<Option<ObjectId>>,
+    /// The devices the tests bound with [`Ctx::device`], by (group, rid): the container's bind
+    /// hands these out, so a test sees the very device a group's attach attached.
+    made: Mutex<HashMap<(u32, u16), Arc<Device>>>,
 }
 
 impl CompatContext for Ctx {
@@ -197,6 +203,38 @@ impl CompatContext for Ctx {
     fn set_vfio_ioas(&self, id: Option<ObjectId>) {
         *self.vfio_ioas.lock() = id;
     }
+
+    fn iommu(&self) -> &Arc<Iommu> {
+        &self.iommu
+    }
+
+    fn owner(&self) -> OwnerId {
+        self.groups.owner()
+    }
+
+    /// The device the test made for (group, rid), or a new one. This rig publishes no device
+    /// objects.
+    fn bind_device(&self, group: GroupId, rid: u16) -> Result<BoundDevice, DeviceError> {
+        let made = self.made.lock().get(&(group.0, rid)).cloned();
+        let device = match made {
+            Some(d) => d,
+            None => Arc::new(Device::bind(
+                &self.groups,
+                &self.iommu,
+                group,
+                rid,
+                DomainConfig::default(),
+            )?),
+        };
+        Ok(BoundDevice { device, object: None })
+    }
+
+    /// The rig's devices are bound when a test makes them, before their group joins, so they
+    /// hold the group's DMA for this context already: the group claim is taken as a device
+    /// claim of the same owner here (Linux's group claim would need the group unowned).
+    fn claim_group(&self, group: GroupId) -> Result<(), OwnerError> {
+        self.iommu.owners().claim_device(group.0, self.groups.owner())
+    }
 }
 
 impl Ctx {
@@ -216,6 +254,7 @@ impl Ctx {
             user_account: Arc::new(Account::new(None)),
             mm_account: Arc::new(Account::new(None)),
             vfio_ioas: Mutex::new(None),
+            made: Mutex::new(HashMap::new()),
             fail,
             mem,
         })
@@ -247,7 +286,9 @@ impl Ctx {
 
     /// A device in IOMMU group `group`, bound to this context.
     pub fn device(&self, group: u32, rid: u16, config: DomainConfig) -> Arc<Device> {
-        Arc::new(Device::bind(&self.groups, &self.iommu, GroupId(group), rid, config).unwrap())
+        let device = Arc::new(Device::bind(&self.groups, &self.iommu, GroupId(group), rid, config).unwrap());
+        self.made.lock().insert((group, rid), Arc::clone(&device));
+        device
     }
 }
 
@@ -268,8 +309,8 @@ impl ContainerGroup for TestGroup {
         self.kind
     }
 
-    fn devices(&self) -> Vec<Arc<Device>> {
-        self.devices.clone()
+    fn device_rids(&self) -> Vec<u16> {
+        self.devices.iter().map(|d| d.rid()).collect()
     }
 }
 
