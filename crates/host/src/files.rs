@@ -1,5 +1,8 @@
-//! The host's uAPI files and its file table: `open / ioctl / close` of `/dev/iommu` and
-//! `/dev/vfio/vfio`, taking and returning the raw bytes of the uAPI structs.
+//! The host's uAPI files and its file table: `open / ioctl / read / write / mmap / close` of
+//! `/dev/iommu`, `/dev/vfio/vfio`, the groups `/dev/vfio/N` (`/dev/vfio/noiommu-N`), the device
+//! cdevs `/dev/vfio/devices/vfioX`, device files from `VFIO_GROUP_GET_DEVICE_FD`, and the two
+//! proc files a no-IOMMU driver reads (`/proc/self/pagemap`, `/proc/sys/kernel/tainted`),
+//! taking and returning the raw bytes of the uAPI structs.
 //!
 //! This is the errno boundary of the host: every call returns what the Linux syscall would, an
 //! [`Errno`]. The strictness of the uAPI (short `size`/`argsz` → `EINVAL`, unknown flags, non-zero
@@ -9,6 +12,15 @@
 //!
 //! File numbers ([`HostFd`]) start at 3 (0–2 being the standard streams) and are handed out
 //! lowest-free-first, as Linux allocates descriptors.
+//!
+//! Files: `vfio` (the VFIO nodes the topology gives, and how fds passed in ioctls resolve),
+//! `procfs` (`mlock`, the pagemap, the taint).
+
+mod procfs;
+mod vfio;
+
+pub use procfs::{PROC_PAGEMAP, PROC_TAINTED, TAINT_USER};
+pub use vfio::device_name;
 
 use crate::sys::ProcessMemory;
 use crate::topology::Topology;
@@ -20,13 +32,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use uvfio_iommu::Iommu;
 use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_memory::HostMemory;
-use uvfio_vfio::container::{Container, ContainerConfig};
+use uvfio_vfio::cdev::CdevFile;
+use uvfio_vfio::container::Container;
+use uvfio_vfio::group::{DeviceFile, GroupFile, GroupReply};
+use uvfio_vfio::noiommu::{NoIommuPolicy, Taint};
 use uvfio_vfio::uapi::IoctlArg;
+use vfio::{Fds, HostContainer, VfioNodes};
 
 /// The path of the iommufd character device.
 pub const DEV_IOMMU: &str = "/dev/iommu";
 /// The path of the legacy VFIO container device.
 pub const DEV_VFIO_CONTAINER: &str = "/dev/vfio/vfio";
+/// Where the VFIO group nodes live (`/dev/vfio/N`, `/dev/vfio/noiommu-N`).
+pub const DEV_VFIO_DIR: &str = "/dev/vfio/";
+/// Where the VFIO device cdevs live (`/dev/vfio/devices/vfioX`).
+pub const DEV_VFIO_DEVICES_DIR: &str = "/dev/vfio/devices/";
 /// The first file number the host hands out.
 pub const FIRST_FD: i32 = 3;
 
@@ -50,26 +70,59 @@ impl Drop for Release {
     }
 }
 
-/// One open file. Fields drop in declaration order: a container lets go of its context's
-/// objects before the context is released.
+/// One open file.
 #[derive(Debug)]
 enum HostFile {
-    /// An open `/dev/iommu`.
-    Iommufd(Release),
-    /// An open `/dev/vfio/vfio`, with the legacy iommufd context it is built on.
-    Container {
-        container: Container<Iommufd>,
-        /// Held for its drop: releases the context after the container has gone.
-        _release: Release,
-    },
+    /// An open `/dev/iommu` (its context is released with the last holder: the file, a group
+    /// that joined it, a device bound to it).
+    Iommufd(Arc<Release>),
+    /// An open `/dev/vfio/vfio`, with the legacy iommufd context it is built on (held by the
+    /// groups that joined it, too).
+    Container(Arc<HostContainer>),
+    /// An open VFIO group.
+    Group(GroupFile),
+    /// A device file from `VFIO_GROUP_GET_DEVICE_FD`.
+    GroupDevice(DeviceFile),
+    /// An open device cdev.
+    Cdev(CdevFile),
+    /// `/proc/self/pagemap`.
+    Pagemap,
+    /// `/proc/sys/kernel/tainted`.
+    Tainted,
 }
 
 impl HostFile {
-    /// Which file it is, for diagnostics.
+    /// Which kind of file it is, for diagnostics.
     fn path(&self) -> &'static str {
         match self {
             HostFile::Iommufd(_) => DEV_IOMMU,
-            HostFile::Container { .. } => DEV_VFIO_CONTAINER,
+            HostFile::Container(_) => DEV_VFIO_CONTAINER,
+            HostFile::Group(_) => "/dev/vfio/<group>",
+            HostFile::GroupDevice(_) => "anon_inode:[vfio-device]",
+            HostFile::Cdev(_) => "/dev/vfio/devices/<vfioX>",
+            HostFile::Pagemap => PROC_PAGEMAP,
+            HostFile::Tainted => PROC_TAINTED,
+        }
+    }
+}
+
+/// How the host was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostOptions {
+    /// The machine has an IOMMU (the default). Without one, VFIO offers its devices only in the
+    /// unsafe no-IOMMU mode.
+    pub iommu: bool,
+    /// The explicit unsafe opt-in (Linux `vfio.enable_unsafe_noiommu_mode=1`): no-IOMMU groups
+    /// for devices without an IOMMU, and `VFIO_NOIOMMU_IOMMU` offered by containers.
+    pub unsafe_noiommu: bool,
+}
+
+impl Default for HostOptions {
+    /// An IOMMU, no unsafe mode.
+    fn default() -> Self {
+        HostOptions {
+            iommu: true,
+            unsafe_noiommu: false,
         }
     }
 }
@@ -84,23 +137,62 @@ pub struct Host {
     accounts: Accounts,
     creds: Credentials,
     topology: Topology,
+    options: HostOptions,
+    /// The kernel's taint record.
+    taint: Arc<Taint>,
+    vfio: VfioNodes,
     files: Mutex<BTreeMap<i32, Arc<HostFile>>>,
+    /// Ranges locked with `mlock`.
+    locked: Mutex<Vec<procfs::Locked>>,
     /// Objects that were still held elsewhere when their iommufd context was closed.
     leaked: Arc<AtomicUsize>,
 }
 
 impl Host {
-    /// A host over `mem` and `topology`, with no file open.
+    /// A host over `mem` and `topology` with an IOMMU and no unsafe mode, no file open.
     pub fn new(mem: Arc<HostMemory>, accounts: Accounts, creds: Credentials, topology: Topology) -> Self {
-        Host {
+        // Building the VFIO nodes of a valid topology with an IOMMU cannot fail: names are
+        // unique PCI addresses and every device goes into a real group.
+        Self::with_options(mem, accounts, creds, topology, HostOptions::default())
+            .unwrap_or_else(|e| unreachable!("VFIO nodes of a valid topology: {e}"))
+    }
+
+    /// A host started with `options`: `EINVAL` if the topology's devices cannot get VFIO nodes.
+    pub fn with_options(
+        mem: Arc<HostMemory>,
+        accounts: Accounts,
+        creds: Credentials,
+        topology: Topology,
+        options: HostOptions,
+    ) -> Result<Self, Errno> {
+        let taint = Arc::new(Taint::new());
+        let policy = NoIommuPolicy {
+            enabled: options.unsafe_noiommu,
+        };
+        let vfio = VfioNodes::new(&topology, &mem, options.iommu, policy, &taint).map_err(|e| e.errno())?;
+        Ok(Host {
             iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
             mem,
             accounts,
             creds,
             topology,
+            options,
+            taint,
+            vfio,
             files: Mutex::new(BTreeMap::new()),
+            locked: Mutex::new(Vec::new()),
             leaked: Arc::new(AtomicUsize::new(0)),
-        }
+        })
+    }
+
+    /// How the host was started.
+    pub fn options(&self) -> HostOptions {
+        self.options
+    }
+
+    /// The kernel's taint record (no-IOMMU groups made, no-IOMMU devices opened).
+    pub fn taint(&self) -> &Arc<Taint> {
+        &self.taint
     }
 
     /// The host's memory.
@@ -135,28 +227,46 @@ impl Host {
     }
 
     /// `open(path, O_RDWR)`: `/dev/iommu` opens a new iommufd context, `/dev/vfio/vfio` a new
-    /// empty container over its own (legacy) context; anything else is `ENOENT`. `EMFILE` when
-    /// every file number is taken.
+    /// empty container over its own (legacy) context, `/dev/vfio/N` a group (`EBUSY` if open
+    /// already or one of its devices is bound through its cdev; `EPERM` for a no-IOMMU group
+    /// without `CAP_SYS_RAWIO`), `/dev/vfio/devices/vfioX` an unbound device file, and the two
+    /// proc files; anything else is `ENOENT`. `EMFILE` when every file number is taken.
     pub fn open(&self, path: &str) -> Result<HostFd, Errno> {
         let file = match path {
-            DEV_IOMMU => HostFile::Iommufd(self.release(Arc::new(Iommufd::on_iommu(
+            DEV_IOMMU => HostFile::Iommufd(Arc::new(self.release(Arc::new(Iommufd::on_iommu(
                 Arc::clone(&self.iommu),
                 self.accounts.clone(),
                 self.creds,
-            )))),
+            ))))),
             DEV_VFIO_CONTAINER => {
                 let ctx = Arc::new(Iommufd::legacy_on_iommu(
                     Arc::clone(&self.iommu),
                     self.accounts.clone(),
                     self.creds,
                 ));
-                HostFile::Container {
-                    container: Container::new(Arc::clone(&ctx), ContainerConfig::default()),
-                    _release: self.release(ctx),
+                HostFile::Container(Arc::new(HostContainer {
+                    container: Container::new(Arc::clone(&ctx), self.container_config()),
+                    _release: Arc::new(self.release(ctx)),
+                }))
+            }
+            procfs::PROC_PAGEMAP => HostFile::Pagemap,
+            procfs::PROC_TAINTED => HostFile::Tainted,
+            _ => {
+                if let Some(node) = path.strip_prefix(DEV_VFIO_DEVICES_DIR) {
+                    let cdev = self.vfio.cdevs.get(node).ok_or(Errno::NOENT)?;
+                    HostFile::Cdev(cdev.open())
+                } else {
+                    let node = path.strip_prefix(DEV_VFIO_DIR).ok_or(Errno::NOENT)?;
+                    let group = self.vfio.groups.get(node).ok_or(Errno::NOENT)?;
+                    HostFile::Group(group.open(self.creds.sys_rawio).map_err(|e| e.errno())?)
                 }
             }
-            _ => return Err(Errno::NOENT),
         };
+        self.insert(file)
+    }
+
+    /// Puts `file` in the table at the lowest free number.
+    fn insert(&self, file: HostFile) -> Result<HostFd, Errno> {
         let mut files = self.files.lock();
         let mut fd = FIRST_FD;
         for &used in files.keys() {
@@ -180,21 +290,75 @@ impl Host {
                 .ioctl(request, arg, &ProcessMemory)
                 .map(|()| 0)
                 .map_err(|e| e.errno()),
-            HostFile::Container { container, .. } => container
-                .ioctl(request, IoctlArg::Buffer(arg), &ProcessMemory)
-                .map_err(|e| e.errno()),
+            file => self.ioctl_vfio(file, request, IoctlArg::Buffer(arg)),
         }
     }
 
     /// `ioctl(fd, request, arg)` with `arg` a number (`VFIO_CHECK_EXTENSION`, `VFIO_SET_IOMMU`,
-    /// `VFIO_GET_API_VERSION`). Every iommufd request takes a pointer to a struct whose bytes
-    /// this entry does not have, so `/dev/iommu` answers `EFAULT`.
+    /// `VFIO_GET_API_VERSION`, `VFIO_DEVICE_RESET`). Every iommufd request takes a pointer to a
+    /// struct whose bytes this entry does not have, so `/dev/iommu` answers `EFAULT`.
     pub fn ioctl_value(&self, fd: HostFd, request: u32, value: u64) -> Result<u32, Errno> {
         match &*self.file(fd)? {
             HostFile::Iommufd(_) => Err(Errno::FAULT),
-            HostFile::Container { container, .. } => container
-                .ioctl(request, IoctlArg::Value(value), &ProcessMemory)
+            file => self.ioctl_vfio(file, request, IoctlArg::Value(value)),
+        }
+    }
+
+    /// The VFIO files' (and the proc files') ioctls.
+    fn ioctl_vfio(&self, file: &HostFile, request: u32, arg: IoctlArg<'_>) -> Result<u32, Errno> {
+        match file {
+            HostFile::Container(c) => c
+                .container
+                .ioctl(request, arg, &ProcessMemory)
                 .map_err(|e| e.errno()),
+            HostFile::Group(g) => {
+                let fds = Fds {
+                    host: self,
+                    kind: g.group().kind(),
+                };
+                match g.ioctl(request, arg, &fds).map_err(|e| e.errno())? {
+                    GroupReply::Value(v) => Ok(v),
+                    // The new device fd is the ioctl's return value.
+                    GroupReply::Device(device) => {
+                        let fd = self.insert(HostFile::GroupDevice(device))?;
+                        u32::try_from(fd.0).map_err(|_| Errno::MFILE)
+                    }
+                }
+            }
+            HostFile::GroupDevice(d) => d.ioctl(request, arg).map_err(|e| e.errno()),
+            HostFile::Cdev(c) => c.ioctl(request, arg, self).map_err(|e| e.errno()),
+            // procfs files have no ioctls.
+            HostFile::Pagemap | HostFile::Tainted => Err(Errno::NOTTY),
+            HostFile::Iommufd(_) => Err(Errno::FAULT),
+        }
+    }
+
+    /// `pread(fd, buf, offset)`: the proc files read as Linux's do; a device region read (the
+    /// device files: no device here has regions yet, so every offset is past them — `EINVAL`,
+    /// as is any read of an unbound cdev); the container reads through its IOMMU driver, which
+    /// has no `read` (`EINVAL`); groups and `/dev/iommu` have no `read` (`EINVAL`).
+    pub fn read(&self, fd: HostFd, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match &*self.file(fd)? {
+            HostFile::Pagemap => self.read_pagemap(offset, buf),
+            HostFile::Tainted => Ok(self.read_tainted(offset, buf)),
+            _ => Err(Errno::INVAL),
+        }
+    }
+
+    /// `pwrite(fd, buf, offset)`: `EINVAL` for every file here (device regions as for
+    /// [`Host::read`]; the proc files are read-only: `EINVAL`, as for a file without `write`).
+    pub fn write(&self, fd: HostFd, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        self.file(fd)?;
+        Err(Errno::INVAL)
+    }
+
+    /// `mmap(fd, offset, len)`: no file here maps yet. Device files and containers answer
+    /// `EINVAL` (no region at `offset`; no IOMMU driver `mmap`), files without `mmap` — groups,
+    /// `/dev/iommu`, the proc files — `ENODEV`.
+    pub fn mmap(&self, fd: HostFd, _offset: u64, _len: u64) -> Result<std::convert::Infallible, Errno> {
+        match &*self.file(fd)? {
+            HostFile::GroupDevice(_) | HostFile::Cdev(_) | HostFile::Container(_) => Err(Errno::INVAL),
+            _ => Err(Errno::NODEV),
         }
     }
 
@@ -223,6 +387,11 @@ impl Host {
 
     /// The open file `fd`, or `EBADF`.
     fn file(&self, fd: HostFd) -> Result<Arc<HostFile>, Errno> {
-        self.files.lock().get(&fd.0).cloned().ok_or(Errno::BADF)
+        self.file_raw(fd.0).ok_or(Errno::BADF)
+    }
+
+    /// The open file numbered `fd` (as an ioctl argument names it).
+    fn file_raw(&self, fd: i32) -> Option<Arc<HostFile>> {
+        self.files.lock().get(&fd).cloned()
     }
 }

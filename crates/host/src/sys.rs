@@ -17,7 +17,8 @@ const PAGE: u64 = 4096;
 ///
 /// The driver's promise behind [`UserMemory::buffer`]: a buffer it maps into an IOAS stays mapped
 /// (and is not remapped) until it is unmapped again or the file is closed — what a Linux driver
-/// promises implicitly by keeping DMA-mapped memory mapped.
+/// promises implicitly by keeping DMA-mapped memory mapped. The same holds for memory it locks
+/// with `Host::mlock`, until `Host::munlock`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessMemory;
 

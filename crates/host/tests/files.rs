@@ -8,74 +8,14 @@ use uvfio_abi::iommufd::{
     IOMMU_IOAS_ALLOC, IOMMU_IOAS_MAP, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE,
     IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP, IommuIoasAlloc, IommuIoasMap, IommuIoasUnmap,
 };
-use uvfio_abi::selftest::{IOMMU_TEST_CMD, IOMMU_TEST_OP_MOCK_DOMAIN, IommuTestCmd, IommuTestMockDomain};
 use uvfio_abi::vfio::{VFIO_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_GET_API_VERSION, VFIO_TYPE1v2_IOMMU};
-use uvfio_host::{DEV_IOMMU, DEV_VFIO_CONTAINER, Host, HostFd, ProcessMemory, Topology, TopologyConfig};
-use uvfio_iommufd::ctx::{Accounts, BadFd, Credentials, UserMemory};
+use uvfio_host::{DEV_IOMMU, DEV_VFIO_CONTAINER, HostFd, ProcessMemory};
+use uvfio_iommufd::ctx::{BadFd, UserMemory};
 use uvfio_iommufd::uapi::UserPtr;
-use uvfio_memory::{HostMemory, MemoryConfig};
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
-const PAGE: usize = 4096;
-const IOVA: u64 = 1 << 24;
-
-fn host() -> Host {
-    let mem = Arc::new(HostMemory::new(MemoryConfig::with_ram(64 << 20)).unwrap());
-    let accounts = Accounts::unlimited();
-    let topology = Topology::new(TopologyConfig::default()).unwrap();
-    Host::new(mem, accounts, Credentials::default(), topology)
-}
-
-/// A heap buffer with `pages` page-aligned pages inside it; declared before the host so that it
-/// outlives everything adopted from it.
-struct Buffer {
-    bytes: Vec<u8>,
-    offset: usize,
-}
-
-impl Buffer {
-    fn new(pages: usize, fill: u8) -> Self {
-        let bytes = vec![fill; (pages + 1) * PAGE];
-        let offset = (PAGE - bytes.as_ptr() as usize % PAGE) % PAGE;
-        Buffer { bytes, offset }
-    }
-
-    fn va(&self) -> u64 {
-        self.bytes[self.offset..].as_ptr() as u64
-    }
-}
-
-fn ioas_alloc(host: &Host, fd: HostFd) -> u32 {
-    let mut alloc = IommuIoasAlloc {
-        size: size_of::<IommuIoasAlloc>() as u32,
-        ..FromZeros::new_zeroed()
-    };
-    assert_eq!(host.ioctl_buf(fd, IOMMU_IOAS_ALLOC, alloc.as_mut_bytes()), Ok(0));
-    assert_ne!(alloc.out_ioas_id, 0);
-    alloc.out_ioas_id
-}
-
-/// The selftest's `IOMMU_TEST_OP_MOCK_DOMAIN`: a mock device whose domain is attached to the IOAS,
-/// so that mappings pin (an IOAS without a domain pins nothing, as in Linux).
-fn mock_domain(host: &Host, fd: HostFd, ioas_id: u32) {
-    let mut cmd = IommuTestCmd {
-        size: size_of::<IommuTestCmd>() as u32,
-        op: IOMMU_TEST_OP_MOCK_DOMAIN,
-        id: ioas_id,
-        ..FromZeros::new_zeroed()
-    };
-    assert_eq!(host.ioctl_buf(fd, IOMMU_TEST_CMD, cmd.as_mut_bytes()), Ok(0));
-    assert_ne!(cmd.member::<IommuTestMockDomain>().out_stdev_id, 0);
-}
-
-fn assert_baseline(host: &Host) {
-    assert_eq!(host.open_files(), 0);
-    assert_eq!(host.leaked_objects(), 0);
-    assert_eq!(host.accounts().user.locked_pages(), 0);
-    assert_eq!(host.accounts().mm.locked_pages(), 0);
-    assert_eq!(host.memory().account().locked_pages, 0);
-    assert_eq!(host.memory().stats().adopted_segments, 0);
-}
+mod support;
+use support::{Buffer, IOVA, PAGE, assert_baseline, host, ioas_alloc, mock_domain};
 
 #[test]
 fn file_numbers_start_at_3_and_are_reused_lowest_first() {

@@ -194,6 +194,8 @@ pub struct Credentials {
     pub sys_resource: bool,
     /// `CAP_SYS_RAWIO`: may use the unsafe no-IOMMU mode of VFIO.
     pub sys_rawio: bool,
+    /// `CAP_SYS_ADMIN`: sees page frame numbers in `/proc/self/pagemap`.
+    pub sys_admin: bool,
 }
 
 /// The locked-memory accounts pins may be charged to (`enum iopt_pages_account_mode`).

@@ -108,7 +108,9 @@ impl Account {
             .store(limit_pages.unwrap_or(u64::MAX), Ordering::Release);
     }
 
-    fn charge(&self, more: u64) -> Result<(), PagesError> {
+    /// Charges `more` pages: [`PagesError::Limit`] (`ENOMEM`) past the limit, and then nothing
+    /// is charged.
+    pub fn charge(&self, more: u64) -> Result<(), PagesError> {
         let limit = self.limit.load(Ordering::Acquire);
         self.locked
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |locked| {
@@ -118,7 +120,8 @@ impl Account {
             .map_err(|locked| PagesError::Limit { locked, more, limit })
     }
 
-    fn uncharge(&self, less: u64) {
+    /// Takes back `less` pages charged before.
+    pub fn uncharge(&self, less: u64) {
         self.locked.fetch_sub(less, Ordering::AcqRel);
     }
 }

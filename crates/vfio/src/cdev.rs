@@ -184,7 +184,7 @@ pub struct CdevFile {
 }
 
 /// The devices here have no PASID support and no IRQs yet.
-struct Limits;
+pub(crate) struct Limits;
 
 impl DeviceLimits for Limits {
     fn num_irq_indexes(&self) -> u32 {

@@ -21,6 +21,7 @@
 
 use crate::container::{CompatContext, Container, ContainerError, ContainerGroup, GroupKind};
 use crate::noiommu::{NoIommuDevice, NoIommuPolicy, Taint, group_node_name};
+use crate::uapi::device::{DeviceCmd, decode_device};
 use crate::uapi::group::{DeviceName, GroupCmd, decode_group};
 use crate::uapi::{IoctlArg, UapiError};
 use parking_lot::Mutex;
@@ -84,6 +85,10 @@ pub enum GroupError {
     /// is set): `iommu_device_use_default_domain()` answers `EBUSY`.
     #[error("group {0}'s DMA is owned by VFIO")]
     DmaOwned(GroupId),
+    /// `VFIO_DEVICE_BIND_IOMMUFD` on a device file of the group path (`if (df->group) return
+    /// -EINVAL;`).
+    #[error("BIND_IOMMUFD is only for cdev device files")]
+    NotCdev,
     /// The `SET_CONTAINER` fd names no open file (`EBADF`).
     #[error("fd {0} is not open")]
     BadFd(i32),
@@ -103,6 +108,7 @@ impl GroupError {
             | GroupError::NoContainer(_)
             | GroupError::NoIommuDriver(_)
             | GroupError::NoIommuDisabled
+            | GroupError::NotCdev
             | GroupError::WrongGroup(_) => Errno::INVAL,
             GroupError::DevicesOpen { .. } | GroupError::AlreadyOpen(_) | GroupError::DmaOwned(_) => {
                 Errno::BUSY
@@ -573,6 +579,21 @@ impl DeviceFile {
         match &self.device {
             GroupDevice::Iommu { .. } => self.iommufd_device().map(|d| d.port().0),
             GroupDevice::NoIommu(d) => Some(d.port()),
+        }
+    }
+}
+
+impl DeviceFile {
+    /// `ioctl(device_fd, request, arg)` on a device file from `GET_DEVICE_FD`
+    /// (`vfio_device_fops_unl_ioctl()` with `df->group` set): `BIND_IOMMUFD` is decoded and then
+    /// refused ("BIND_IOMMUFD only allowed for cdev fds": `EINVAL`); `ATTACH_IOMMUFD_PT` and
+    /// `DETACH_IOMMUFD_PT` are cdev-only ioctls, so they reach the device driver, which does not
+    /// know them (`ENOTTY`). The device side proper (`GET_INFO`, regions, IRQs, reset) is not
+    /// served yet (`ENOTTY`): the device model comes with the PCI layer.
+    pub fn ioctl(&self, request: u32, arg: IoctlArg<'_>) -> Result<u32, GroupError> {
+        match decode_device(request, &arg, &crate::cdev::Limits)? {
+            DeviceCmd::BindIommufd(_) => Err(GroupError::NotCdev),
+            _ => Err(UapiError::UnknownRequest { request }.into()),
         }
     }
 }

@@ -1,0 +1,192 @@
+//! The host's VFIO nodes: one group per IOMMU group of the topology (`/dev/vfio/N`), or per
+//! device in the unsafe no-IOMMU mode (`/dev/vfio/noiommu-N`), one cdev per device
+//! (`/dev/vfio/devices/vfioX`), and how a file number given to `VFIO_GROUP_SET_CONTAINER` or
+//! `VFIO_DEVICE_BIND_IOMMUFD` becomes a container or an iommufd context.
+//!
+//! Which devices there are follows Linux's vfio-pci on the topology: every endpoint is bound to
+//! `vfio-pci` when the host starts (bridges stay with `pcieport`, which is
+//! `driver_managed_dma` and so never spoils a group's viability). A device is named in its group
+//! by its PCI address (`0000:bb:dd.f`, what `VFIO_GROUP_GET_DEVICE_FD` takes), and its DMA carries
+//! the requester id the IOMMU sees (`pci_for_each_dma_alias()`'s last alias).
+//!
+//! Without an IOMMU, Linux's vfio-pci refuses devices unless the unsafe no-IOMMU mode is on; then
+//! each device gets a fake group of its own (`vfio_noiommu_group_alloc()`), which taints the
+//! kernel, and no cdev ("cdev does not support noiommu device", `vfio_device_add()`).
+
+use super::{Host, HostFile, Release};
+use crate::topology::{Bdf, FunctionKind, Topology};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uvfio_iommu::DmaPort;
+use uvfio_iommufd::ctx::Iommufd;
+use uvfio_iommufd::device::{Device, GroupId};
+use uvfio_memory::HostMemory;
+use uvfio_vfio::cdev::{CdevDevice, CdevError, IommufdFds, IommufdRef};
+use uvfio_vfio::container::{Container, ContainerConfig, ContainerError, ContainerGroup, GroupKind};
+use uvfio_vfio::group::{ContainerFds, Group, GroupContainer, GroupDevice, GroupError};
+use uvfio_vfio::noiommu::{NoIommuDevice, NoIommuPolicy, Taint};
+
+/// A container file, or the container a group made of an iommufd: the container and the context
+/// it is built on, released after it (Linux's container and `group->iommufd` each hold a
+/// reference on their context).
+#[derive(Debug)]
+pub(super) struct HostContainer {
+    /// Declared first: dropped before the context's release.
+    pub(super) container: Container<Iommufd>,
+    pub(super) _release: Arc<Release>,
+}
+
+impl GroupContainer for HostContainer {
+    fn attach_group(&self, group: Arc<dyn ContainerGroup>) -> Result<(), ContainerError> {
+        self.container.attach_group(group)
+    }
+
+    fn detach_group(&self, group: GroupId) -> Result<(), ContainerError> {
+        self.container.detach_group(group)
+    }
+
+    fn has_driver(&self) -> bool {
+        self.container.driver().is_some()
+    }
+
+    fn bound_device(&self, group: GroupId, rid: u16) -> Option<Arc<Device>> {
+        GroupContainer::bound_device(&self.container, group, rid)
+    }
+}
+
+/// The VFIO device nodes of the host.
+#[derive(Debug, Default)]
+pub(super) struct VfioNodes {
+    /// By node name under `/dev/vfio/` (`N` or `noiommu-N`).
+    pub(super) groups: BTreeMap<String, Arc<Group>>,
+    /// By node name under `/dev/vfio/devices/` (`vfioX`).
+    pub(super) cdevs: BTreeMap<String, Arc<CdevDevice>>,
+}
+
+impl VfioNodes {
+    /// The nodes of `topology`: with an IOMMU, a group per IOMMU group with its endpoints, each
+    /// with a cdev; without one, a `noiommu-N` group per endpoint if `policy` allows, else none.
+    pub(super) fn new(
+        topology: &Topology,
+        mem: &Arc<HostMemory>,
+        iommu: bool,
+        policy: NoIommuPolicy,
+        taint: &Arc<Taint>,
+    ) -> Result<Self, GroupError> {
+        let mut nodes = VfioNodes::default();
+        let endpoints: Vec<(Bdf, u16)> = topology
+            .functions()
+            .filter(|f| f.kind == FunctionKind::Endpoint)
+            .filter_map(|f| Some((f.bdf, topology.dma_requester_id(f.bdf)?.0)))
+            .collect();
+        if iommu {
+            for g in topology.groups() {
+                let group = Group::new(GroupId(g.id.0));
+                for &(bdf, rid) in endpoints.iter().filter(|(b, _)| g.members.contains(b)) {
+                    group.add_device(&device_name(bdf), GroupDevice::Iommu { rid })?;
+                    group.set_vfio_bound(&device_name(bdf), true)?;
+                    let cdev_name = format!("vfio{}", nodes.cdevs.len());
+                    let cdev = CdevDevice::in_group(&cdev_name, &group, rid)?;
+                    nodes.cdevs.insert(cdev_name, cdev);
+                }
+                nodes.groups.insert(group.node_name(), group);
+            }
+        } else if policy.enabled {
+            for (n, &(bdf, rid)) in endpoints.iter().enumerate() {
+                let id = GroupId(u32::try_from(n).unwrap_or(u32::MAX));
+                let group = Group::new_noiommu(id, policy, Arc::clone(taint))?;
+                let device = Arc::new(NoIommuDevice::new(Arc::clone(mem), rid));
+                group.add_device(&device_name(bdf), GroupDevice::NoIommu(device))?;
+                group.set_vfio_bound(&device_name(bdf), true)?;
+                nodes.groups.insert(group.node_name(), group);
+            }
+        }
+        Ok(nodes)
+    }
+}
+
+/// A device's name in its group: its PCI address on segment 0 (`dev_name()`).
+pub fn device_name(bdf: Bdf) -> String {
+    format!("0000:{bdf}")
+}
+
+/// Resolves `SET_CONTAINER`'s fd for a group of `kind`.
+pub(super) struct Fds<'h> {
+    pub(super) host: &'h Host,
+    pub(super) kind: GroupKind,
+}
+
+impl ContainerFds for Fds<'_> {
+    fn container(&self, fd: i32) -> Result<Arc<dyn GroupContainer>, GroupError> {
+        let file = self.host.file_raw(fd).ok_or(GroupError::BadFd(fd))?;
+        match &*file {
+            HostFile::Container(c) => Ok(Arc::clone(c) as Arc<dyn GroupContainer>),
+            HostFile::Iommufd(release) => {
+                let container = Container::over_iommufd(
+                    Arc::clone(&release.ctx),
+                    self.host.container_config(),
+                    self.kind,
+                )
+                .map_err(GroupError::Container)?;
+                Ok(Arc::new(HostContainer {
+                    container,
+                    _release: Arc::clone(release),
+                }))
+            }
+            // "The FD passed is not recognized."
+            _ => Err(GroupError::NotAContainer(fd)),
+        }
+    }
+}
+
+impl IommufdFds for Host {
+    fn iommufd(&self, fd: i32) -> Result<IommufdRef, CdevError> {
+        let file = self.file_raw(fd).ok_or(CdevError::BadFd(fd))?;
+        match &*file {
+            HostFile::Iommufd(release) => Ok(IommufdRef {
+                ctx: Arc::clone(&release.ctx),
+                hold: Arc::clone(release) as Arc<dyn std::fmt::Debug + Send + Sync>,
+            }),
+            _ => Err(CdevError::NotAnIommufd(fd)),
+        }
+    }
+}
+
+impl Host {
+    /// The settings every container of this host is opened with.
+    pub(super) fn container_config(&self) -> ContainerConfig {
+        ContainerConfig {
+            noiommu_enabled: self.options.unsafe_noiommu,
+            sys_rawio: self.creds.sys_rawio,
+            ..ContainerConfig::default()
+        }
+    }
+
+    /// The VFIO group `node` names (`N` or `noiommu-N`).
+    pub fn vfio_group(&self, node: &str) -> Option<&Arc<Group>> {
+        self.vfio.groups.get(node)
+    }
+
+    /// The node names of the VFIO groups, under `/dev/vfio/`.
+    pub fn vfio_group_nodes(&self) -> Vec<String> {
+        self.vfio.groups.keys().cloned().collect()
+    }
+
+    /// The node names of the VFIO device cdevs, under `/dev/vfio/devices/`.
+    pub fn vfio_cdev_nodes(&self) -> Vec<String> {
+        self.vfio.cdevs.keys().cloned().collect()
+    }
+
+    /// The DMA port of the device open as `fd` (a device file from `GET_DEVICE_FD`, or a bound
+    /// cdev): what the device model issues its DMA through. `EBADF` for no such file, `EINVAL`
+    /// for another kind of file or an unbound cdev.
+    pub fn device_port(&self, fd: super::HostFd) -> Result<DmaPort, rustix::io::Errno> {
+        let file = self.file(fd)?;
+        let port = match &*file {
+            HostFile::GroupDevice(d) => d.port(),
+            HostFile::Cdev(c) => c.iommufd_device().map(|d| d.port().0),
+            _ => None,
+        };
+        port.ok_or(rustix::io::Errno::INVAL)
+    }
+}
