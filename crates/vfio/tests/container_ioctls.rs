@@ -447,11 +447,20 @@ fn set_iommu_unwinds_when_a_group_cannot_attach() {
     c.attach_group(g1.clone()).unwrap();
     c.attach_group(g2.clone()).unwrap();
     // g2's device is attached (to another IOAS) already: its attach is EBUSY (`xa_insert()` of
-    // an attached device); g1 is detached again, no driver is set.
+    // an attached device); g1 is detached again, no driver is set, and the compat IOAS this
+    // SET_IOMMU made is gone again.
     assert_eq!(set_iommu(&c, VFIO_TYPE1v2_IOMMU), Err(Errno::BUSY));
     assert_eq!(c.driver(), None);
     assert!(!g1.devices[0].is_attached());
-    assert_eq!(ctx.compat_ioas().domain_count(), 0);
+    assert_eq!(c.compat_ioas(), None);
+    let ioases: Vec<_> = ctx
+        .table
+        .snapshot()
+        .into_iter()
+        .filter(|&(_, ty)| ty == uvfio_iommufd::object::ObjectType::Ioas)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ioases, vec![other_id], "only the user's IOAS");
     // Once g2 is free, it works.
     g2.devices[0].detach(&ctx.table);
     set_iommu(&c, VFIO_TYPE1v2_IOMMU).unwrap();

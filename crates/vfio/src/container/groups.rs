@@ -94,8 +94,8 @@ impl<C: CompatContext> Container<C> {
                 continue;
             }
             // data = driver->ops->open(arg); if (IS_ERR(data)) { ret = PTR_ERR(data); continue; }
-            let driver = match self.open(backend, ext) {
-                Ok(driver) => driver,
+            let (driver, made) = match self.open(backend, ext) {
+                Ok(opened) => opened,
                 Err(e) => {
                     ret = Err(e);
                     continue;
@@ -103,8 +103,13 @@ impl<C: CompatContext> Container<C> {
             };
             // ret = __vfio_container_attach_groups(container, driver, data);
             // if (ret) { driver->ops->release(data); ...; continue; }
-            // (Releasing the compat driver leaves the compat IOAS with the context.)
+            // Releasing the compat driver leaves a compat IOAS that existed before with the
+            // context; one this open made goes again (Linux makes it when the group joins, so a
+            // failed SET_IOMMU cannot have made it).
             if let Err(e) = self.attach_groups(&mut state, driver) {
+                if let Some(id) = made {
+                    self.unmake_compat_ioas(id);
+                }
                 ret = Err(e);
                 continue;
             }
@@ -114,8 +119,12 @@ impl<C: CompatContext> Container<C> {
         ret
     }
 
-    /// A driver's `open(arg)`.
-    fn open(&self, backend: Backend, ext: Extension) -> Result<IommuDriver, ContainerError> {
+    /// A driver's `open(arg)`; with the compat IOAS it made, if it made one.
+    fn open(
+        &self,
+        backend: Backend,
+        ext: Extension,
+    ) -> Result<(IommuDriver, Option<ObjectId>), ContainerError> {
         match backend {
             Backend::NoIommu => {
                 // if (arg != VFIO_NOIOMMU_IOMMU) return ERR_PTR(-EINVAL);
@@ -129,7 +138,7 @@ impl<C: CompatContext> Container<C> {
                 if !self.config.sys_rawio {
                     return Err(ContainerError::NoRawio);
                 }
-                Ok(IommuDriver::NoIommu)
+                Ok((IommuDriver::NoIommu, None))
             }
             Backend::Type1 => {
                 // if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU) return -EINVAL;
@@ -144,14 +153,21 @@ impl<C: CompatContext> Container<C> {
                     }
                 };
                 // iommufd_vfio_compat_ioas_create(), then get_compat_ioas().
+                let existed = self.live_compat_ioas();
                 let id = self.compat_ioas_create()?;
-                let (ioas, _use) = self.compat_ioas_by_id(id)?;
-                // if (type == VFIO_TYPE1_IOMMU) rc = iopt_disable_large_pages(&ioas->iopt);
-                // "Won't do it if domains already have pages mapped in them": -EINVAL.
-                if driver == IommuDriver::Type1 {
-                    ioas.disable_large_pages()?;
+                let made = existed.is_none().then_some(id);
+                let opened = self.compat_ioas_by_id(id).and_then(|(ioas, _use)| {
+                    // if (type == VFIO_TYPE1_IOMMU) rc = iopt_disable_large_pages(&ioas->iopt);
+                    // "Won't do it if domains already have pages mapped in them": -EINVAL.
+                    if driver == IommuDriver::Type1 {
+                        ioas.disable_large_pages()?;
+                    }
+                    Ok((driver, made))
+                });
+                if let (Err(_), Some(id)) = (&opened, made) {
+                    self.unmake_compat_ioas(id);
                 }
-                Ok(driver)
+                opened
             }
         }
     }
@@ -159,15 +175,26 @@ impl<C: CompatContext> Container<C> {
     /// `iommufd_vfio_compat_ioas_create()`: the context's `vfio_ioas` if it names a live IOAS,
     /// else a new IOAS, published in the object table and recorded as `vfio_ioas`.
     pub(super) fn compat_ioas_create(&self) -> Result<ObjectId, ContainerError> {
-        let table = self.ctx.objects();
-        if let Some(id) = self.ctx.vfio_ioas()
-            && table.get(id.raw(), Some(ObjectType::Ioas)).is_ok()
-        {
+        if let Some(id) = self.live_compat_ioas() {
             return Ok(id);
         }
         let id = self.ctx.alloc_ioas()?;
         self.ctx.set_vfio_ioas(Some(id));
         Ok(id)
+    }
+
+    /// The context's `vfio_ioas`, if it names a live IOAS.
+    fn live_compat_ioas(&self) -> Option<ObjectId> {
+        self.ctx
+            .vfio_ioas()
+            .filter(|id| self.ctx.objects().get(id.raw(), Some(ObjectType::Ioas)).is_ok())
+    }
+
+    /// Takes back a compat IOAS [`Container::compat_ioas_create`] made for a request that failed.
+    fn unmake_compat_ioas(&self, id: ObjectId) {
+        self.ctx.set_vfio_ioas(None);
+        // Nothing else can use an IOAS made within this request (the container's lock is held).
+        drop(self.ctx.objects().destroy(id.raw()));
     }
 
     /// `get_compat_ioas()` for a known id: the IOAS, with a use of its object held for the
