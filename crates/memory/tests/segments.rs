@@ -345,3 +345,72 @@ fn probe_user_range_accepts_mapped_memory_and_refuses_the_rest() {
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(buf, layout) };
 }
+
+#[test]
+fn probe_user_range_checks_every_vma_of_the_range() {
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags, mmap, mmap_anonymous, mprotect, munmap};
+    use uvfio_memory::probe_user_range;
+    use uvfio_types::HostVa;
+    const P: usize = 4096;
+    let fault = |va: HostVa, len: usize, w: bool| probe_user_range(va, len as u64, w).map_err(|e| e.errno());
+    // Four anonymous pages: read-write, read-only, none, read-write — four VMAs.
+    // SAFETY: a fresh private anonymous mapping the kernel places; nothing else refers to it.
+    let base = unsafe {
+        mmap_anonymous(
+            std::ptr::null_mut(),
+            4 * P,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::PRIVATE,
+        )
+    }
+    .unwrap();
+    let at = |page: usize| {
+        base.cast::<u8>()
+            .wrapping_add(page * P)
+            .cast::<std::ffi::c_void>()
+    };
+    // SAFETY: page 1 of the mapping made above, which no Rust reference points into.
+    unsafe { mprotect(at(1), P, MprotectFlags::READ) }.unwrap();
+    // SAFETY: as above, page 2.
+    unsafe { mprotect(at(2), P, MprotectFlags::empty()) }.unwrap();
+    let va = HostVa::from_ptr(base.cast::<u8>());
+    let page = |n: usize| HostVa::from_ptr(at(n).cast::<u8>());
+    assert_eq!(fault(va, 2 * P, false), Ok(()));
+    assert_eq!(
+        fault(va, 2 * P, true),
+        Err(Errno::FAULT),
+        "the second VMA is read-only"
+    );
+    assert_eq!(fault(page(1), P, false), Ok(()));
+    assert_eq!(
+        fault(va, 3 * P, false),
+        Err(Errno::FAULT),
+        "the third VMA is PROT_NONE"
+    );
+    assert_eq!(fault(page(3), P, true), Ok(()));
+    // SAFETY: the whole mapping made above, no longer used.
+    unsafe { munmap(base, 4 * P).unwrap() };
+    assert_eq!(fault(va, P, false), Err(Errno::FAULT), "unmapped");
+
+    // A shared file mapping of two pages over a one-page file: the second page is past the end
+    // of the file, where an access would raise SIGBUS — refused as pin_user_pages refuses it.
+    let fd = rustix::fs::memfd_create("probe", MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, P as u64).unwrap();
+    // SAFETY: a fresh shared mapping of our own memfd; nothing else refers to it.
+    let file = unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            2 * P,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            &fd,
+            0,
+        )
+    }
+    .unwrap();
+    let fva = HostVa::from_ptr(file.cast::<u8>());
+    assert_eq!(fault(fva, P, true), Ok(()));
+    assert_eq!(fault(fva, 2 * P, true), Err(Errno::FAULT));
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { munmap(file, 2 * P).unwrap() };
+}
