@@ -334,3 +334,71 @@ fn device_files_refuse_what_linux_refuses() {
     assert_eq!(host.read(device, 0, &mut [0u8; 4]), Err(Errno::BADF));
     assert_baseline(&host);
 }
+
+#[test]
+fn group_and_cdev_ioctls_are_strict_about_their_bytes() {
+    let host = host();
+    let iommufd = host.open(DEV_IOMMU).unwrap();
+    let group = host.open(GROUP).unwrap();
+    // GET_STATUS: argsz below the struct is EINVAL; fewer bytes than argsz says is EFAULT.
+    let mut st = VfioGroupStatus { argsz: 4, flags: 0 };
+    assert_eq!(
+        host.ioctl_buf(group, VFIO_GROUP_GET_STATUS, st.as_mut_bytes()),
+        Err(Errno::INVAL)
+    );
+    assert_eq!(
+        host.ioctl_buf(group, VFIO_GROUP_GET_STATUS, &mut [8, 0, 0]),
+        Err(Errno::FAULT)
+    );
+    // SET_CONTAINER needs an int; GET_DEVICE_FD a NUL-terminated name.
+    assert_eq!(
+        host.ioctl_buf(group, VFIO_GROUP_SET_CONTAINER, &mut [0u8; 2]),
+        Err(Errno::FAULT)
+    );
+    // (strndup_user: the caller's bytes end before a NUL — EFAULT; a page without one — EINVAL.)
+    let unterminated = &mut DEVICE.as_bytes().to_vec();
+    assert_eq!(
+        host.ioctl_buf(group, VFIO_GROUP_GET_DEVICE_FD, unterminated),
+        Err(Errno::FAULT)
+    );
+    let page_of_a = &mut vec![b'a'; 4096];
+    assert_eq!(
+        host.ioctl_buf(group, VFIO_GROUP_GET_DEVICE_FD, page_of_a),
+        Err(Errno::INVAL)
+    );
+    // An unknown request on a group: ENOTTY.
+    assert_eq!(
+        host.ioctl_value(group, VFIO_GROUP_GET_STATUS + 0x40, 0),
+        Err(Errno::NOTTY)
+    );
+    host.close(group).unwrap();
+    let cdev = host.open(CDEV).unwrap();
+    let mut b = VfioDeviceBindIommufd {
+        argsz: size_of::<VfioDeviceBindIommufd>() as u32,
+        iommufd: iommufd.0,
+        ..FromZeros::new_zeroed()
+    };
+    // Short argsz, an unknown flag, a negative fd: EINVAL, and nothing is bound.
+    for (argsz, flags, fd) in [(12, 0, iommufd.0), (24, 1 << 7, iommufd.0), (24, 0, -1)] {
+        b.argsz = argsz;
+        b.flags = flags;
+        b.iommufd = fd;
+        let r = host.ioctl_buf(cdev, VFIO_DEVICE_BIND_IOMMUFD, b.as_mut_bytes());
+        assert_eq!(r, Err(Errno::INVAL), "argsz {argsz} flags {flags:#x} fd {fd}");
+    }
+    // A longer struct whose tail is not zero: E2BIG.
+    let mut long = b.as_bytes().to_vec();
+    long.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    long[..4].copy_from_slice(&32u32.to_ne_bytes());
+    long[4..8].copy_from_slice(&0u32.to_ne_bytes());
+    long[8..12].copy_from_slice(&iommufd.0.to_ne_bytes());
+    assert_eq!(
+        host.ioctl_buf(cdev, VFIO_DEVICE_BIND_IOMMUFD, &mut long),
+        Err(Errno::TOOBIG)
+    );
+    assert_eq!(host.device_port(cdev).unwrap_err(), Errno::INVAL, "still unbound");
+    // The group is not blocked by the failed binds.
+    let group = host.open(GROUP).unwrap();
+    close_all(&host, &[group, cdev, iommufd]);
+    assert_baseline(&host);
+}

@@ -10,12 +10,14 @@
 //! raw bytes of its argument; [`uapi`] turns them into typed commands, applying the checks Linux's
 //! handlers apply, in Linux's order, with Linux's errnos, and writes the structs the kernel writes
 //! back, capability chains included), and [`container`], the `/dev/vfio/vfio` container over an
-//! iommufd compat IOAS (type1, type1v2, no-IOMMU; type1 v1's splitting unmap is not served yet:
-//! it answers `EINVAL`), [`group`], the `/dev/vfio/N` groups (`GET_STATUS`, `SET_CONTAINER`,
+//! iommufd compat IOAS (type1 — whose unmap may cut a mapping —, type1v2, no-IOMMU), [`group`], the
+//! `/dev/vfio/N` groups (`GET_STATUS`, `SET_CONTAINER` with a container or an iommufd,
 //! `UNSET_CONTAINER`, `GET_DEVICE_FD`), [`cdev`], the `/dev/vfio/devices/vfioX` path (bind to an
 //! iommufd, attach / replace / detach an IOAS or HWPT), and [`noiommu`], the unsafe no-IOMMU mode
 //! (the host's opt-in, the taint, `noiommu-N` groups, devices that DMA to host physical
-//! addresses). The device side (regions, IRQs, reset) comes next.
+//! addresses). The DMA ownership of IOMMU groups (one container or iommufd context at a time) is
+//! the IOMMU's (`uvfio_iommu::DmaOwners`), claimed here as Linux's VFIO claims it. The device side
+//! (regions, IRQs, reset) comes next.
 //!
 //! Why hand-written: this *is* the system being modelled. rust-vmm's `vfio-ioctls` is the other
 //! side of the same interface (a client issuing these ioctls to a kernel), and `vfio-bindings`
