@@ -1,0 +1,4 @@
+//! The PCI function model of uvfio (work in progress).
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
