@@ -1,0 +1,42 @@
+//! Emulated devices of uvfio: what sits behind a VFIO device file and does DMA through the IOMMU.
+//!
+//! [`edu`] is QEMU's teaching device (QEMU `docs/specs/edu.rst`): identification, liveness,
+//! factorial on a worker, interrupt raise / acknowledge over INTx or MSI, and a DMA engine copying
+//! between RAM and its 4 KiB buffer. Later issues add virtio-pci devices and a PRI/PASID-capable
+//! DMA engine.
+//!
+//! A device sees the rest of the machine through two small traits: [`DmaSource`], the port its DMA
+//! goes through now (the IOMMU domain its driver attached it to, a blocked one while it has none,
+//! an identity one in no-IOMMU mode), and [`EduBus`], its PCI function's interrupt and
+//! bus-master state. The host implements both; tests implement them over a domain of their own.
+//!
+//! Why hand-written: these devices are the reference behaviour being emulated (QEMU's, in C);
+//! there is no Rust crate of them to reuse.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod edu;
+
+pub use edu::Edu;
+
+use uvfio_iommu::DmaPort;
+
+/// Where a device's DMA goes: the port of the domain its requester id is attached to now.
+pub trait DmaSource: Send + Sync + std::fmt::Debug {
+    /// The port for one transfer (fetch it again for the next: attaching, replacing or detaching
+    /// the device changes the domain).
+    fn port(&self) -> DmaPort;
+}
+
+/// What a device needs of its PCI function to raise interrupts and issue DMA.
+pub trait EduBus: Send + Sync + std::fmt::Debug {
+    /// `PCI_COMMAND_MASTER`: the device may issue memory transactions (DMA, MSI).
+    fn bus_master(&self) -> bool;
+    /// MSI is enabled in the function's MSI capability.
+    fn msi_enabled(&self) -> bool;
+    /// Sends MSI vector `vector`.
+    fn notify_msi(&self, vector: u32);
+    /// Drives the INTx line.
+    fn set_intx(&self, asserted: bool);
+}
