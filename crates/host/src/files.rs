@@ -10,6 +10,10 @@
 //! is the decoders' (`uvfio-iommufd`, `uvfio-vfio`); the host passes the caller's bytes through
 //! unchanged.
 //!
+//! Device files (from `GET_DEVICE_FD`, and bound cdevs) of devices the host was given a model for
+//! ([`Host::with_devices`]) serve the device side: info, regions, IRQs with eventfds, reset, and
+//! `read` / `write` / `mmap` of regions; devices without a model are bare (DMA only).
+//!
 //! File numbers ([`HostFd`]) start at 3 (0–2 being the standard streams) and are handed out
 //! lowest-free-first, as Linux allocates descriptors.
 //!
@@ -23,7 +27,7 @@ pub use procfs::{PROC_PAGEMAP, PROC_TAINTED, TAINT_USER};
 pub use vfio::device_name;
 
 use crate::sys::ProcessMemory;
-use crate::topology::Topology;
+use crate::topology::{Bdf, Topology};
 use parking_lot::Mutex;
 use rustix::io::Errno;
 use std::collections::BTreeMap;
@@ -34,6 +38,7 @@ use uvfio_iommufd::ctx::{Accounts, Credentials, Iommufd};
 use uvfio_memory::HostMemory;
 use uvfio_vfio::cdev::CdevFile;
 use uvfio_vfio::container::Container;
+use uvfio_vfio::device::{DeviceOffset, RegionMap, VfioDeviceModel};
 use uvfio_vfio::group::{DeviceFile, GroupFile, GroupReply};
 use uvfio_vfio::noiommu::{NoIommuPolicy, Taint};
 use uvfio_vfio::uapi::IoctlArg;
@@ -158,6 +163,7 @@ impl Host {
     }
 
     /// A host started with `options`: `EINVAL` if the topology's devices cannot get VFIO nodes.
+    /// Its devices are bare (DMA only, no regions or IRQs).
     pub fn with_options(
         mem: Arc<HostMemory>,
         accounts: Accounts,
@@ -165,11 +171,29 @@ impl Host {
         topology: Topology,
         options: HostOptions,
     ) -> Result<Self, Errno> {
+        Self::with_devices(mem, accounts, creds, topology, options, Vec::new())
+    }
+
+    /// A host started with `options` whose endpoints listed in `devices` are backed by their
+    /// models: each model becomes one VFIO device (`vfio_pci_core_register_device()`), shared by
+    /// its group member and its cdev, whose device files serve its regions, IRQs and reset.
+    /// `EINVAL` for a model at an address that is not an endpoint of the topology, for two
+    /// models at one address, or if the topology's devices cannot get VFIO nodes.
+    pub fn with_devices(
+        mem: Arc<HostMemory>,
+        accounts: Accounts,
+        creds: Credentials,
+        topology: Topology,
+        options: HostOptions,
+        devices: Vec<(Bdf, Arc<dyn VfioDeviceModel>)>,
+    ) -> Result<Self, Errno> {
         let taint = Arc::new(Taint::new());
         let policy = NoIommuPolicy {
             enabled: options.unsafe_noiommu,
         };
-        let vfio = VfioNodes::new(&topology, &mem, options.iommu, policy, &taint).map_err(|e| e.errno())?;
+        let models = vfio::models_by_address(&topology, devices)?;
+        let vfio =
+            VfioNodes::new(&topology, &mem, options.iommu, policy, &taint, models).map_err(|e| e.errno())?;
         Ok(Host {
             iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
             mem,
@@ -325,39 +349,53 @@ impl Host {
                     }
                 }
             }
-            HostFile::GroupDevice(d) => d.ioctl(request, arg).map_err(|e| e.errno()),
-            HostFile::Cdev(c) => c.ioctl(request, arg, self).map_err(|e| e.errno()),
+            HostFile::GroupDevice(d) => d.ioctl(request, arg, &ProcessMemory).map_err(|e| e.errno()),
+            HostFile::Cdev(c) => c.ioctl(request, arg, self, &ProcessMemory).map_err(|e| e.errno()),
             // procfs files have no ioctls.
             HostFile::Pagemap | HostFile::Tainted => Err(Errno::NOTTY),
             HostFile::Iommufd(_) => Err(Errno::FAULT),
         }
     }
 
-    /// `pread(fd, buf, offset)`: the proc files read as Linux's do; a device region read (the
-    /// device files: no device here has regions yet, so every offset is past them — `EINVAL`,
-    /// as is any read of an unbound cdev); the container reads through its IOMMU driver, which
-    /// has no `read` (`EINVAL`); groups and `/dev/iommu` have no `read` (`EINVAL`).
+    /// `pread(fd, buf, offset)`: the proc files read as Linux's do; a device file (from
+    /// `GET_DEVICE_FD`, or a bound cdev) reads the region `offset` names
+    /// (`VFIO_PCI_OFFSET_TO_INDEX()`; `EINVAL` past the regions, outside the region, for a bare
+    /// device, and for an unbound cdev); the container reads through its IOMMU driver, which has
+    /// no `read` (`EINVAL`); groups and `/dev/iommu` have no `read` (`EINVAL`).
     pub fn read(&self, fd: HostFd, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let offset_in_device = DeviceOffset::new(offset);
         match &*self.file(fd)? {
             HostFile::Pagemap => self.read_pagemap(offset, buf),
             HostFile::Tainted => Ok(self.read_tainted(offset, buf)),
+            HostFile::GroupDevice(d) => d.read(offset_in_device, buf).map_err(|e| e.errno()),
+            HostFile::Cdev(c) => c.read(offset_in_device, buf).map_err(|e| e.errno()),
             _ => Err(Errno::INVAL),
         }
     }
 
-    /// `pwrite(fd, buf, offset)`: `EINVAL` for every file here (device regions as for
-    /// [`Host::read`]; the proc files are read-only: `EINVAL`, as for a file without `write`).
-    pub fn write(&self, fd: HostFd, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
-        self.file(fd)?;
-        Err(Errno::INVAL)
+    /// `pwrite(fd, buf, offset)`: a device file writes the region `offset` names (the errnos of
+    /// [`Host::read`]); `EINVAL` for every other file here (the proc files are read-only:
+    /// `EINVAL`, as for a file without `write`).
+    pub fn write(&self, fd: HostFd, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let offset_in_device = DeviceOffset::new(offset);
+        match &*self.file(fd)? {
+            HostFile::GroupDevice(d) => d.write(offset_in_device, buf).map_err(|e| e.errno()),
+            HostFile::Cdev(c) => c.write(offset_in_device, buf).map_err(|e| e.errno()),
+            _ => Err(Errno::INVAL),
+        }
     }
 
-    /// `mmap(fd, offset, len)`: no file here maps yet. Device files and containers answer
-    /// `EINVAL` (no region at `offset`; no IOMMU driver `mmap`), files without `mmap` — groups,
-    /// `/dev/iommu`, the proc files — `ENODEV`.
-    pub fn mmap(&self, fd: HostFd, _offset: u64, _len: u64) -> Result<std::convert::Infallible, Errno> {
+    /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset)`: for a device file, the
+    /// file backing that part of an mmap-able region, for the caller to map itself (`EINVAL` for
+    /// an empty or unaligned range, a region without `MMAP`, a range past the region or outside
+    /// its sparse areas, a bare device, an unbound cdev). Containers answer `EINVAL` (no IOMMU
+    /// driver `mmap`), files without `mmap` — groups, `/dev/iommu`, the proc files — `ENODEV`.
+    pub fn mmap(&self, fd: HostFd, offset: u64, len: u64) -> Result<RegionMap, Errno> {
+        let offset_in_device = DeviceOffset::new(offset);
         match &*self.file(fd)? {
-            HostFile::GroupDevice(_) | HostFile::Cdev(_) | HostFile::Container(_) => Err(Errno::INVAL),
+            HostFile::GroupDevice(d) => d.mmap(offset_in_device, len).map_err(|e| e.errno()),
+            HostFile::Cdev(c) => c.mmap(offset_in_device, len).map_err(|e| e.errno()),
+            HostFile::Container(_) => Err(Errno::INVAL),
             _ => Err(Errno::NODEV),
         }
     }

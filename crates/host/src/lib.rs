@@ -11,8 +11,11 @@
 //! group (`/dev/vfio/N`; `/dev/vfio/noiommu-N` per device in the unsafe no-IOMMU mode of a host without an IOMMU),
 //! a cdev per device (`/dev/vfio/devices/vfioX`), device files, and what a no-IOMMU driver needs (`mlock`,
 //! `/proc/self/pagemap`, `/proc/sys/kernel/tainted`). [`sys`] is the real user memory of this process
-//! ([`ProcessMemory`], the only place allowed `unsafe`). The devices are bare (the iommufd selftest's kind: DMA
-//! through their group's domain, no regions or IRQs); the PCI device model comes next.
+//! ([`ProcessMemory`], the only place allowed `unsafe`). Devices the host is given a model for
+//! ([`Host::with_devices`], a `uvfio_vfio::device::VfioDeviceModel` per endpoint) serve the VFIO device side through
+//! both kinds of device file: info, regions (`read` / `write`, and `mmap` handing back the file that backs a
+//! region), IRQs signalled through the caller's eventfds, reset. The others are bare (the iommufd selftest's kind:
+//! DMA through their group's domain, no regions or IRQs).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

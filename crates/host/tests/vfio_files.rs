@@ -314,7 +314,8 @@ fn device_files_refuse_what_linux_refuses() {
     let iommufd = host.open(DEV_IOMMU).unwrap();
     assert_eq!(bind(&host, device, iommufd.0), Err(Errno::INVAL));
     assert_eq!(attach(&host, device, 1), Err(Errno::NOTTY));
-    // No region: read / write / mmap at any offset are EINVAL.
+    // A bare device (no model behind it) has no region: read / write / mmap at any offset are
+    // EINVAL.
     assert_eq!(host.read(device, 0, &mut [0u8; 4]), Err(Errno::INVAL));
     assert_eq!(host.write(device, 0, &[0u8; 4]), Err(Errno::INVAL));
     assert_eq!(host.mmap(device, 0, 4096).unwrap_err(), Errno::INVAL);

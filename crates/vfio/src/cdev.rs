@@ -17,10 +17,16 @@
 //!   HWPT's id is written back, and a fault writing it detaches again (`goto out_detach`).
 //! - `DETACH_IOMMUFD_PT`: always 0; the device goes back to blocked DMA.
 //!
-//! Closing the file unbinds (`vfio_df_unbind_iommufd()` → `iommufd_device_unbind()`): the device
-//! is detached and its object destroyed.
+//! Once bound, the device side ([`crate::device`], when the device has a [`VfioDevice`]) is served
+//! as through a device file of the group path: info, regions, IRQs, reset, `read` / `write` /
+//! `mmap`; the bind opens the device (`vfio_df_open()`), sharing its IRQ state with the group path.
+//!
+//! Closing the file unbinds (`vfio_df_unbind_iommufd()`: `vfio_df_close()`, the last close
+//! disabling the device's IRQs and resetting it, then `iommufd_device_unbind()`): the device is
+//! detached and its object destroyed.
 
 use crate::container::GroupKind;
+use crate::device::{DeviceError, DeviceOffset, DeviceOpen, RegionMap, VfioDevice};
 use crate::group::{Group, GroupError};
 use crate::uapi::cdev::{AttachIommufdPt, BindIommufd};
 use crate::uapi::device::{DeviceCmd, DeviceLimits, DeviceRequest, decode_device, device_command};
@@ -28,8 +34,8 @@ use crate::uapi::{IoctlArg, UapiError};
 use parking_lot::Mutex;
 use rustix::io::Errno;
 use std::sync::Arc;
-use uvfio_iommufd::ctx::{Iommufd, IommufdError};
-use uvfio_iommufd::device::{AttachTarget, Device, DeviceError, GroupId};
+use uvfio_iommufd::ctx::{Iommufd, IommufdError, UserMemory};
+use uvfio_iommufd::device::{AttachTarget, Device, DeviceError as IommufdDeviceError, GroupId};
 use uvfio_iommufd::object::ObjectId;
 
 /// Why a cdev request failed.
@@ -68,7 +74,17 @@ pub enum CdevError {
     Bind(#[source] IommufdError),
     /// The attach or replace failed (`ENOENT`, `EINVAL`, `EBUSY`, ...).
     #[error("attaching")]
-    Attach(#[source] DeviceError),
+    Attach(#[source] IommufdDeviceError),
+    /// `read`, `write` or `mmap` before the bind (`vfio_device_fops_read()` and the others:
+    /// `if (!smp_load_acquire(&df->access_granted)) return -EINVAL;`).
+    #[error("{op} before VFIO_DEVICE_BIND_IOMMUFD")]
+    NoAccess {
+        /// `read`, `write` or `mmap`.
+        op: &'static str,
+    },
+    /// The device side refused (its errno).
+    #[error("the device")]
+    Device(#[source] DeviceError),
 }
 
 impl CdevError {
@@ -77,6 +93,7 @@ impl CdevError {
         match self {
             CdevError::Uapi(e) => e.errno(),
             CdevError::NotBound { .. }
+            | CdevError::NoAccess { .. }
             | CdevError::AlreadyBound
             | CdevError::OpenElsewhere
             | CdevError::NoToken => Errno::INVAL,
@@ -85,6 +102,7 @@ impl CdevError {
             CdevError::Group(e) => e.errno(),
             CdevError::Bind(e) => e.errno(),
             CdevError::Attach(e) => e.errno(),
+            CdevError::Device(e) => e.errno(),
         }
     }
 }
@@ -115,6 +133,9 @@ pub struct CdevDevice {
     /// The device's VFIO group, when the host has one: binding blocks the group file
     /// (`vfio_device_block_group()`) and needs the group free of kernel drivers.
     vfio_group: Option<Arc<Group>>,
+    /// The device side, when an emulated device model backs the device (shared with its group
+    /// member).
+    vfio: Option<Arc<VfioDevice>>,
     /// `device->open_count` of cdev files.
     opened: Mutex<bool>,
 }
@@ -127,6 +148,7 @@ impl CdevDevice {
             group,
             rid,
             vfio_group: None,
+            vfio: None,
             opened: Mutex::new(false),
         })
     }
@@ -136,6 +158,26 @@ impl CdevDevice {
     /// not support noiommu device", `vfio_device_add()`), so `group` must be a real IOMMU group
     /// (`EINVAL` otherwise).
     pub fn in_group(name: &str, group: &Arc<Group>, rid: u16) -> Result<Arc<Self>, GroupError> {
+        Self::in_group_with(name, group, rid, None)
+    }
+
+    /// [`CdevDevice::in_group`] with the device side: binding opens `vfio`, the same
+    /// [`VfioDevice`] the group member has, and the bound file serves its regions, IRQs and reset.
+    pub fn in_group_with_device(
+        name: &str,
+        group: &Arc<Group>,
+        rid: u16,
+        vfio: Arc<VfioDevice>,
+    ) -> Result<Arc<Self>, GroupError> {
+        Self::in_group_with(name, group, rid, Some(vfio))
+    }
+
+    fn in_group_with(
+        name: &str,
+        group: &Arc<Group>,
+        rid: u16,
+        vfio: Option<Arc<VfioDevice>>,
+    ) -> Result<Arc<Self>, GroupError> {
         if group.kind() != GroupKind::Iommu {
             return Err(GroupError::WrongGroup(group.id()));
         }
@@ -144,6 +186,7 @@ impl CdevDevice {
             group: group.id(),
             rid,
             vfio_group: Some(Arc::clone(group)),
+            vfio,
             opened: Mutex::new(false),
         }))
     }
@@ -156,6 +199,11 @@ impl CdevDevice {
     /// Whether a cdev file has it bound.
     pub fn is_open(&self) -> bool {
         *self.opened.lock()
+    }
+
+    /// The device side, if an emulated device model backs the device.
+    pub fn vfio_device(&self) -> Option<&Arc<VfioDevice>> {
+        self.vfio.as_ref()
     }
 
     /// `vfio_device_fops_cdev_open()`: an unbound file.
@@ -172,6 +220,8 @@ struct Bound {
     ctx: Arc<Iommufd>,
     devid: ObjectId,
     device: Arc<Device>,
+    /// The device side, open while bound (`vfio_df_open()`).
+    open: Option<DeviceOpen>,
     /// Keeps the context open while the device is bound.
     _hold: Arc<dyn std::fmt::Debug + Send + Sync>,
 }
@@ -183,7 +233,7 @@ pub struct CdevFile {
     bound: Mutex<Option<Bound>>,
 }
 
-/// The devices here have no PASID support and no IRQs yet.
+/// The limits of a bare device (no device model behind it): no PASID support, no IRQs.
 pub(crate) struct Limits;
 
 impl DeviceLimits for Limits {
@@ -209,26 +259,76 @@ impl CdevFile {
         self.bound.lock().as_ref().map(|b| b.devid)
     }
 
-    /// `ioctl(cdev_fd, request, arg)`: returns 0 and writes replies into `arg`.
-    pub fn ioctl(&self, request: u32, mut arg: IoctlArg<'_>, fds: &dyn IommufdFds) -> Result<u32, CdevError> {
+    /// `ioctl(cdev_fd, request, arg)`: returns the ioctl's value (0) and writes replies into
+    /// `arg`. `fds` resolves `BIND_IOMMUFD`'s iommufd, `user` the eventfds of `SET_IRQS`. Once
+    /// bound, the device side is the [`VfioDevice`]'s (a bare device's driver answers `ENOTTY`).
+    pub fn ioctl(
+        &self,
+        request: u32,
+        mut arg: IoctlArg<'_>,
+        fds: &dyn IommufdFds,
+        user: &dyn UserMemory,
+    ) -> Result<u32, CdevError> {
         // if (cmd == VFIO_DEVICE_BIND_IOMMUFD) return vfio_df_ioctl_bind_iommufd(df, uptr);
         // if (!smp_load_acquire(&df->access_granted)) return -EINVAL;
         let req = device_command(request);
         if req != Some(DeviceRequest::BindIommufd) && self.bound.lock().is_none() {
             return Err(CdevError::NotBound { request });
         }
-        match decode_device(request, &arg, &Limits)? {
-            DeviceCmd::BindIommufd(cmd) => self.bind(&cmd, arg.bytes_mut("bind_iommufd")?, fds),
-            DeviceCmd::AttachIommufdPt(cmd) => self.attach(&cmd, arg.bytes_mut("attach_iommufd_pt")?),
+        let vfio = self.device.vfio.as_ref();
+        let limits: &dyn DeviceLimits = match vfio {
+            Some(d) => d.as_ref(),
+            None => &Limits,
+        };
+        match decode_device(request, &arg, limits)? {
+            DeviceCmd::BindIommufd(cmd) => self.bind(&cmd, arg.bytes_mut("bind_iommufd")?, fds).map(|()| 0),
+            DeviceCmd::AttachIommufdPt(cmd) => {
+                self.attach(&cmd, arg.bytes_mut("attach_iommufd_pt")?).map(|()| 0)
+            }
             DeviceCmd::DetachIommufdPt(_) => {
                 self.detach();
-                Ok(())
+                Ok(0)
             }
-            // The device side (info, regions, IRQs, reset) is not served by this file yet; the
-            // vfio-pci driver's `default:` is -ENOTTY.
-            _ => Err(UapiError::UnknownRequest { request }.into()),
+            // The driver's ioctl (vfio_pci_core_ioctl()); a bare device's `default:` -ENOTTY.
+            cmd => match vfio {
+                Some(d) => d.ioctl(cmd, arg, user).map_err(CdevError::Device),
+                None => Err(UapiError::UnknownRequest { request }.into()),
+            },
         }
-        .map(|()| 0)
+    }
+
+    /// `pread(cdev_fd, buf, offset)`: `EINVAL` before the bind and for a bare device.
+    pub fn read(&self, offset: DeviceOffset, buf: &mut [u8]) -> Result<usize, CdevError> {
+        self.served("read")?
+            .region_read(offset, buf)
+            .map_err(CdevError::Device)
+    }
+
+    /// `pwrite(cdev_fd, data, offset)`: `EINVAL` before the bind and for a bare device.
+    pub fn write(&self, offset: DeviceOffset, data: &[u8]) -> Result<usize, CdevError> {
+        self.served("write")?
+            .region_write(offset, data)
+            .map_err(CdevError::Device)
+    }
+
+    /// `mmap(cdev_fd, offset, len)`: the file to map; `EINVAL` before the bind and for a bare
+    /// device.
+    pub fn mmap(&self, offset: DeviceOffset, len: u64) -> Result<RegionMap, CdevError> {
+        self.served("mmap")?
+            .region_mmap(offset, len)
+            .map_err(CdevError::Device)
+    }
+
+    /// The device side of a bound file.
+    fn served(&self, op: &'static str) -> Result<&Arc<VfioDevice>, CdevError> {
+        // if (!smp_load_acquire(&df->access_granted)) return -EINVAL;
+        if self.bound.lock().is_none() {
+            return Err(CdevError::NoAccess { op });
+        }
+        self.device
+            .vfio
+            .as_ref()
+            .ok_or(CdevError::Device(DeviceError::Bare { op }))
     }
 
     /// `vfio_df_ioctl_bind_iommufd()` after decoding.
@@ -279,10 +379,12 @@ impl CdevFile {
         let (devid, device) = ctx
             .bind_device(self.device.group, self.device.rid)
             .map_err(CdevError::Bind)?;
+        // vfio_df_open(): device->open_count++, the first open calling the driver's open_device.
         let new = Bound {
             ctx,
             devid,
             device,
+            open: self.device.vfio.as_ref().map(|d| d.open()),
             _hold: hold,
         };
         // copy_to_user(&arg->out_devid, ...) ? -EFAULT : 0; on failure the device is closed.
@@ -326,9 +428,11 @@ impl CdevFile {
     }
 }
 
-/// `iommufd_device_unbind()`: detach (destroying an automatic HWPT nothing uses), then the device
-/// object goes.
-fn unbind(b: Bound) {
+/// `vfio_df_unbind_iommufd()`: `vfio_df_close()` (the last close of the device disables its IRQs
+/// and resets it), then `iommufd_device_unbind()`: detach (destroying an automatic HWPT nothing
+/// uses), then the device object goes.
+fn unbind(mut b: Bound) {
+    drop(b.open.take());
     let table = b.ctx.objects();
     b.device.detach(table);
     // The object holds the other reference; it cannot be in use by anything but this file.

@@ -17,11 +17,17 @@
 //!   no-IOMMU device without `CAP_SYS_RAWIO`; a [`DeviceFile`] the host turns into an fd. Device
 //!   files keep the group file's release back, as Linux's device fds hold the group file.
 //!
+//! A device file of a member with a [`VfioDevice`] (given by [`Group::add_vfio_device`]) opens it
+//! (`vfio_df_open()`) and serves the device side ([`crate::device`]): info, regions, IRQs, reset,
+//! `read` / `write` / `mmap`. A bare member's device file serves none of it (`ENOTTY` for the
+//! ioctls, `EINVAL` for region access).
+//!
 //! Closing the group file detaches it from its container (`vfio_group_fops_release()`).
 
 use crate::container::{CompatContext, Container, ContainerError, ContainerGroup, GroupKind};
+use crate::device::{DeviceError, DeviceOffset, DeviceOpen, RegionMap, VfioDevice};
 use crate::noiommu::{NoIommuDevice, NoIommuPolicy, Taint, group_node_name};
-use crate::uapi::device::{DeviceCmd, decode_device};
+use crate::uapi::device::{DeviceCmd, DeviceLimits, decode_device};
 use crate::uapi::group::{DeviceName, GroupCmd, decode_group};
 use crate::uapi::{IoctlArg, UapiError};
 use parking_lot::Mutex;
@@ -29,6 +35,7 @@ use rustix::io::Errno;
 use std::sync::Arc;
 use uvfio_abi::vfio::{VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE};
 use uvfio_iommu::DmaPort;
+use uvfio_iommufd::ctx::UserMemory;
 use uvfio_iommufd::device::{Device, GroupId};
 
 /// Why a group request (or the host's group bookkeeping) failed.
@@ -96,6 +103,9 @@ pub enum GroupError {
     /// recognized": `EBADFD`).
     #[error("fd {0} is not a VFIO container")]
     NotAContainer(i32),
+    /// The device side refused (its errno).
+    #[error("the device")]
+    Device(#[source] DeviceError),
 }
 
 impl GroupError {
@@ -104,6 +114,7 @@ impl GroupError {
         match self {
             GroupError::Uapi(e) => e.errno(),
             GroupError::Container(e) => e.errno(),
+            GroupError::Device(e) => e.errno(),
             GroupError::ContainerSet(_)
             | GroupError::NoContainer(_)
             | GroupError::NoIommuDriver(_)
@@ -176,6 +187,8 @@ pub enum GroupDevice {
 struct Member {
     name: Box<[u8]>,
     device: GroupDevice,
+    /// The device side, when an emulated device model backs the member.
+    vfio: Option<Arc<VfioDevice>>,
     vfio_bound: bool,
 }
 
@@ -278,6 +291,26 @@ impl Group {
     /// Adds a device named `name` (what `GET_DEVICE_FD` looks for), not yet bound to a VFIO
     /// driver. An IOMMU device needs an IOMMU group, a no-IOMMU device a no-IOMMU group.
     pub fn add_device(&self, name: &str, device: GroupDevice) -> Result<(), GroupError> {
+        self.add_member(name, device, None)
+    }
+
+    /// [`Group::add_device`] with the device side: device files opened by `name` open `vfio`
+    /// (which the device's cdev shares) and serve its regions, IRQs and reset.
+    pub fn add_vfio_device(
+        &self,
+        name: &str,
+        device: GroupDevice,
+        vfio: Arc<VfioDevice>,
+    ) -> Result<(), GroupError> {
+        self.add_member(name, device, Some(vfio))
+    }
+
+    fn add_member(
+        &self,
+        name: &str,
+        device: GroupDevice,
+        vfio: Option<Arc<VfioDevice>>,
+    ) -> Result<(), GroupError> {
         let id = self.id();
         let fits = match &device {
             GroupDevice::Iommu { .. } => self.kind() == GroupKind::Iommu,
@@ -293,6 +326,7 @@ impl Group {
         list.push(Member {
             name: name.as_bytes().into(),
             device,
+            vfio,
             vfio_bound: false,
         });
         Ok(())
@@ -508,13 +542,13 @@ impl GroupFile {
         let mut state = group.state.lock();
         // device = vfio_device_get_from_name(group, buf); -ENODEV. Only devices bound to a VFIO
         // driver are VFIO devices of the group.
-        let device = group
+        let (device, vfio) = group
             .members
             .list
             .lock()
             .iter()
             .find(|m| m.vfio_bound && *m.name == *name.as_bytes())
-            .map(|m| m.device.clone())
+            .map(|m| (m.device.clone(), m.vfio.clone()))
             .ok_or(GroupError::NoDevice(id))?;
         // vfio_df_group_open(): if (!vfio_group_has_iommu(device->group)) { ret = -EINVAL; ...
         let container = state.container.clone().ok_or(GroupError::NoContainer(id))?;
@@ -534,10 +568,14 @@ impl GroupFile {
         }
         // group->container_users++;
         state.open_devices += 1;
+        // vfio_df_open(df): device->open_count++, the first open calling the driver's
+        // open_device.
+        let vfio = vfio.map(|d| d.open());
         Ok(DeviceFile {
             open: Arc::clone(&self.open),
             container,
             device,
+            vfio,
             name: name.as_bytes().into(),
         })
     }
@@ -550,6 +588,8 @@ pub struct DeviceFile {
     /// The group's container, which cannot change while a device file is open.
     container: Arc<dyn GroupContainer>,
     device: GroupDevice,
+    /// The device side, open while the file is.
+    vfio: Option<DeviceOpen>,
     name: Box<[u8]>,
 }
 
@@ -562,6 +602,11 @@ impl DeviceFile {
     /// The name it was opened by.
     pub fn name(&self) -> &[u8] {
         &self.name
+    }
+
+    /// The device side, if an emulated device model backs the device.
+    pub fn vfio_device(&self) -> Option<&Arc<VfioDevice>> {
+        self.vfio.as_ref().map(DeviceOpen::device)
     }
 
     /// The device as the container bound it to its iommufd context (`None` for no-IOMMU).
@@ -588,19 +633,62 @@ impl DeviceFile {
     /// (`vfio_device_fops_unl_ioctl()` with `df->group` set): `BIND_IOMMUFD` is decoded and then
     /// refused ("BIND_IOMMUFD only allowed for cdev fds": `EINVAL`); `ATTACH_IOMMUFD_PT` and
     /// `DETACH_IOMMUFD_PT` are cdev-only ioctls, so they reach the device driver, which does not
-    /// know them (`ENOTTY`). The device side proper (`GET_INFO`, regions, IRQs, reset) is not
-    /// served yet (`ENOTTY`): the device model comes with the PCI layer.
-    pub fn ioctl(&self, request: u32, arg: IoctlArg<'_>) -> Result<u32, GroupError> {
-        match decode_device(request, &arg, &crate::cdev::Limits)? {
+    /// know them (`ENOTTY`). The device side (`GET_INFO`, regions, IRQs, reset) is the
+    /// [`VfioDevice`]'s, decoded with its limits; eventfds are the caller's, reached through
+    /// `user`. A bare device serves none of it (`ENOTTY`).
+    pub fn ioctl(&self, request: u32, arg: IoctlArg<'_>, user: &dyn UserMemory) -> Result<u32, GroupError> {
+        let vfio = self.vfio_device();
+        let limits: &dyn DeviceLimits = match vfio {
+            Some(d) => d.as_ref(),
+            None => &crate::cdev::Limits,
+        };
+        match decode_device(request, &arg, limits)? {
             DeviceCmd::BindIommufd(_) => Err(GroupError::NotCdev),
-            _ => Err(UapiError::UnknownRequest { request }.into()),
+            DeviceCmd::AttachIommufdPt(_) | DeviceCmd::DetachIommufdPt(_) => {
+                Err(UapiError::UnknownRequest { request }.into())
+            }
+            cmd => match vfio {
+                Some(d) => d.ioctl(cmd, arg, user).map_err(GroupError::Device),
+                None => Err(UapiError::UnknownRequest { request }.into()),
+            },
         }
+    }
+
+    /// `pread(device_fd, buf, offset)` (`vfio_device_fops_read()` → the driver's `read`; a bare
+    /// device has no regions: `EINVAL`).
+    pub fn read(&self, offset: DeviceOffset, buf: &mut [u8]) -> Result<usize, GroupError> {
+        self.served("read")?
+            .region_read(offset, buf)
+            .map_err(GroupError::Device)
+    }
+
+    /// `pwrite(device_fd, data, offset)` (`vfio_device_fops_write()`).
+    pub fn write(&self, offset: DeviceOffset, data: &[u8]) -> Result<usize, GroupError> {
+        self.served("write")?
+            .region_write(offset, data)
+            .map_err(GroupError::Device)
+    }
+
+    /// `mmap(device_fd, offset, len)` (`vfio_device_fops_mmap()`): the file to map.
+    pub fn mmap(&self, offset: DeviceOffset, len: u64) -> Result<RegionMap, GroupError> {
+        self.served("mmap")?
+            .region_mmap(offset, len)
+            .map_err(GroupError::Device)
+    }
+
+    /// The device side, or `EINVAL` for a bare device.
+    fn served(&self, op: &'static str) -> Result<&Arc<VfioDevice>, GroupError> {
+        self.vfio_device()
+            .ok_or(GroupError::Device(DeviceError::Bare { op }))
     }
 }
 
 impl Drop for DeviceFile {
-    /// `vfio_device_group_unuse_iommu()`: `group->container_users--`.
+    /// `vfio_device_fops_release()` → `vfio_df_group_close()`: `vfio_df_close()` (the last close
+    /// of the device disables its IRQs and resets it), then `vfio_device_group_unuse_iommu()`:
+    /// `group->container_users--`.
     fn drop(&mut self) {
+        drop(self.vfio.take());
         let mut state = self.open.group.state.lock();
         state.open_devices = state.open_devices.saturating_sub(1);
     }

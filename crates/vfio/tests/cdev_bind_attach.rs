@@ -102,6 +102,7 @@ fn bind(file: &CdevFile, rig: &Rig, fd: i32, flags: u32) -> Result<u32, Errno> {
         VFIO_DEVICE_BIND_IOMMUFD,
         IoctlArg::Buffer(arg.as_mut_bytes()),
         rig,
+        &TestUser,
     )
     .map_err(|e| e.errno())?;
     Ok(VfioDeviceBindIommufd::read_from_bytes(arg.as_bytes())
@@ -119,6 +120,7 @@ fn attach(file: &CdevFile, rig: &Rig, pt_id: u32) -> Result<u32, Errno> {
         VFIO_DEVICE_ATTACH_IOMMUFD_PT,
         IoctlArg::Buffer(arg.as_mut_bytes()),
         rig,
+        &TestUser,
     )
     .map_err(|e| e.errno())?;
     Ok(VfioDeviceAttachIommufdPt::read_from_bytes(arg.as_bytes())
@@ -135,6 +137,7 @@ fn detach(file: &CdevFile, rig: &Rig) -> Result<u32, Errno> {
         VFIO_DEVICE_DETACH_IOMMUFD_PT,
         IoctlArg::Buffer(arg.as_mut_bytes()),
         rig,
+        &TestUser,
     )
     .map_err(|e| e.errno())
 }
@@ -146,10 +149,15 @@ fn every_request_but_bind_is_einval_before_bind() {
     let file = dev.open();
     assert_eq!(attach(&file, &rig, 1), Err(Errno::INVAL));
     assert_eq!(detach(&file, &rig), Err(Errno::INVAL));
-    let e = file.ioctl(VFIO_DEVICE_GET_INFO, IoctlArg::Buffer(&mut [0u8; 16]), &rig);
+    let e = file.ioctl(
+        VFIO_DEVICE_GET_INFO,
+        IoctlArg::Buffer(&mut [0u8; 16]),
+        &rig,
+        &TestUser,
+    );
     assert_eq!(e.unwrap_err().errno(), Errno::INVAL);
     // Even an unknown request: access_granted is checked first.
-    let e = file.ioctl(0x1234, IoctlArg::Value(0), &rig);
+    let e = file.ioctl(0x1234, IoctlArg::Value(0), &rig, &TestUser);
     assert_eq!(e.unwrap_err().errno(), Errno::INVAL);
     assert!(rig.ctx.objects().snapshot().is_empty());
     drop(file);
@@ -176,13 +184,19 @@ fn bind_errnos_and_out_devid() {
         VFIO_DEVICE_BIND_IOMMUFD,
         IoctlArg::Buffer(short.as_mut_bytes()),
         &rig,
+        &TestUser,
     );
     assert_eq!(e.unwrap_err().errno(), Errno::INVAL);
     let mut long = bind_arg(IOMMUFD_FD, 0).as_bytes().to_vec();
     long.extend_from_slice(&[0, 0, 0, 1]);
     let argsz = long.len() as u32;
     long[..4].copy_from_slice(&argsz.to_ne_bytes());
-    let e = file.ioctl(VFIO_DEVICE_BIND_IOMMUFD, IoctlArg::Buffer(&mut long), &rig);
+    let e = file.ioctl(
+        VFIO_DEVICE_BIND_IOMMUFD,
+        IoctlArg::Buffer(&mut long),
+        &rig,
+        &TestUser,
+    );
     assert_eq!(e.unwrap_err().errno(), Errno::TOOBIG);
     assert!(rig.ctx.objects().snapshot().is_empty(), "nothing bound on error");
     assert!(!dev.is_open());

@@ -12,9 +12,14 @@
 //! Without an IOMMU, Linux's vfio-pci refuses devices unless the unsafe no-IOMMU mode is on; then
 //! each device gets a fake group of its own (`vfio_noiommu_group_alloc()`), which taints the
 //! kernel, and no cdev ("cdev does not support noiommu device", `vfio_device_add()`).
+//!
+//! An endpoint the host was given a device model for becomes one [`VfioDevice`]
+//! (`vfio_pci_core_register_device()`: one `struct vfio_device` whose group member and cdev both
+//! reach it), in no-IOMMU groups too.
 
 use super::{Host, HostFile, Release};
 use crate::topology::{Bdf, FunctionKind, Topology};
+use rustix::io::Errno;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uvfio_iommu::DmaPort;
@@ -23,6 +28,7 @@ use uvfio_iommufd::device::{Device, GroupId};
 use uvfio_memory::HostMemory;
 use uvfio_vfio::cdev::{CdevDevice, CdevError, IommufdFds, IommufdRef};
 use uvfio_vfio::container::{Container, ContainerConfig, ContainerError, ContainerGroup, GroupKind};
+use uvfio_vfio::device::{VfioDevice, VfioDeviceModel};
 use uvfio_vfio::group::{ContainerFds, Group, GroupContainer, GroupDevice, GroupError};
 use uvfio_vfio::noiommu::{NoIommuDevice, NoIommuPolicy, Taint};
 
@@ -66,13 +72,16 @@ pub(super) struct VfioNodes {
 impl VfioNodes {
     /// The nodes of `topology`: with an IOMMU, a group per IOMMU group with its endpoints, each
     /// with a cdev; without one, a `noiommu-N` group per endpoint if `policy` allows, else none.
+    /// The endpoints in `models` get their device side, one [`VfioDevice`] each.
     pub(super) fn new(
         topology: &Topology,
         mem: &Arc<HostMemory>,
         iommu: bool,
         policy: NoIommuPolicy,
         taint: &Arc<Taint>,
+        mut models: BTreeMap<Bdf, Arc<dyn VfioDeviceModel>>,
     ) -> Result<Self, GroupError> {
+        let mut vfio_device = |bdf: Bdf| models.remove(&bdf).map(VfioDevice::new);
         let mut nodes = VfioNodes::default();
         let endpoints: Vec<(Bdf, u16)> = topology
             .functions()
@@ -83,10 +92,19 @@ impl VfioNodes {
             for g in topology.groups() {
                 let group = Group::new(GroupId(g.id.0));
                 for &(bdf, rid) in endpoints.iter().filter(|(b, _)| g.members.contains(b)) {
-                    group.add_device(&device_name(bdf), GroupDevice::Iommu { rid })?;
-                    group.set_vfio_bound(&device_name(bdf), true)?;
+                    let name = device_name(bdf);
                     let cdev_name = format!("vfio{}", nodes.cdevs.len());
-                    let cdev = CdevDevice::in_group(&cdev_name, &group, rid)?;
+                    let cdev = match vfio_device(bdf) {
+                        Some(vfio) => {
+                            group.add_vfio_device(&name, GroupDevice::Iommu { rid }, Arc::clone(&vfio))?;
+                            CdevDevice::in_group_with_device(&cdev_name, &group, rid, vfio)?
+                        }
+                        None => {
+                            group.add_device(&name, GroupDevice::Iommu { rid })?;
+                            CdevDevice::in_group(&cdev_name, &group, rid)?
+                        }
+                    };
+                    group.set_vfio_bound(&name, true)?;
                     nodes.cdevs.insert(cdev_name, cdev);
                 }
                 nodes.groups.insert(group.node_name(), group);
@@ -95,14 +113,36 @@ impl VfioNodes {
             for (n, &(bdf, rid)) in endpoints.iter().enumerate() {
                 let id = GroupId(u32::try_from(n).unwrap_or(u32::MAX));
                 let group = Group::new_noiommu(id, policy, Arc::clone(taint))?;
-                let device = Arc::new(NoIommuDevice::new(Arc::clone(mem), rid));
-                group.add_device(&device_name(bdf), GroupDevice::NoIommu(device))?;
-                group.set_vfio_bound(&device_name(bdf), true)?;
+                let device = GroupDevice::NoIommu(Arc::new(NoIommuDevice::new(Arc::clone(mem), rid)));
+                let name = device_name(bdf);
+                match vfio_device(bdf) {
+                    Some(vfio) => group.add_vfio_device(&name, device, vfio)?,
+                    None => group.add_device(&name, device)?,
+                }
+                group.set_vfio_bound(&name, true)?;
                 nodes.groups.insert(group.node_name(), group);
             }
         }
         Ok(nodes)
     }
+}
+
+/// The device models by address: `EINVAL` for an address that is not an endpoint of `topology`
+/// (only endpoints are bound to vfio-pci) and for an address given twice.
+pub(super) fn models_by_address(
+    topology: &Topology,
+    devices: Vec<(Bdf, Arc<dyn VfioDeviceModel>)>,
+) -> Result<BTreeMap<Bdf, Arc<dyn VfioDeviceModel>>, Errno> {
+    let mut models = BTreeMap::new();
+    for (bdf, model) in devices {
+        let endpoint = topology
+            .functions()
+            .any(|f| f.bdf == bdf && f.kind == FunctionKind::Endpoint);
+        if !endpoint || models.insert(bdf, model).is_some() {
+            return Err(Errno::INVAL);
+        }
+    }
+    Ok(models)
 }
 
 /// A device's name in its group: its PCI address on segment 0 (`dev_name()`).
