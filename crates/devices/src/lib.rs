@@ -10,6 +10,9 @@
 //! an identity one in no-IOMMU mode), and [`EduBus`], its PCI function's interrupt and
 //! bus-master state. The host implements both; tests implement them over a domain of their own.
 //!
+//! [`VfioPci`] serves any such PCI device through VFIO the way Linux's vfio-pci serves a physical
+//! one (regions, IRQ indexes, reset); [`edu_vfio`] builds the edu device that way.
+//!
 //! Why hand-written: these devices are the reference behaviour being emulated (QEMU's, in C);
 //! there is no Rust crate of them to reuse.
 
@@ -17,8 +20,12 @@
 #![forbid(unsafe_code)]
 
 pub mod edu;
+pub mod edu_pci;
+pub mod vfio_pci;
 
 pub use edu::Edu;
+pub use edu_pci::{EDU_DEVICE, EDU_VENDOR, EduPci, edu_function, edu_vfio};
+pub use vfio_pci::{PciDevice, VfioPci};
 
 use uvfio_iommu::DmaPort;
 

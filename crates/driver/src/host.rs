@@ -32,7 +32,7 @@ use uvfio_abi::vfio::{
     VfioDeviceAttachIommufdPt, VfioDeviceBindIommufd, VfioDeviceInfo, VfioIommuType1DmaMap,
     VfioIommuType1DmaUnmap, VfioIrqInfo, VfioIrqSet, VfioRegionInfo,
 };
-use uvfio_host::{DEV_IOMMU, DEV_VFIO_CONTAINER, Host, HostFd, PROC_PAGEMAP};
+use uvfio_host::{Bdf, DEV_IOMMU, DEV_VFIO_CONTAINER, Host, HostFd, PROC_PAGEMAP, device_name};
 use uvfio_types::{Access, Iova};
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
@@ -69,6 +69,8 @@ pub struct HostBackend {
     device: HostFd,
     /// No-IOMMU: the pagemap, opened once.
     pagemap: Option<HostFd>,
+    /// The device's PCI address, when opened by it (for its IOMMU fault records).
+    bdf: Option<Bdf>,
     /// Serialises SET_IRQS and the DMA calls.
     lock: Mutex<()>,
 }
@@ -91,6 +93,7 @@ impl HostBackend {
                 },
                 device,
                 pagemap,
+                bdf: None,
                 lock: Mutex::new(()),
             }),
             Err(e) => {
@@ -184,6 +187,7 @@ impl HostBackend {
                 files: Files::Iommufd { iommufd, ioas },
                 device,
                 pagemap: None,
+                bdf: None,
                 lock: Mutex::new(()),
             }),
             Err(e) => {
@@ -191,6 +195,20 @@ impl HostBackend {
                 Err(e)
             }
         }
+    }
+
+    /// Opens the device at PCI address `bdf` in `mode`: through its group (`/dev/vfio/N`, or
+    /// `noiommu-N`) for [`Mode::Type1v2`] and [`Mode::NoIommu`], through its cdev for
+    /// [`Mode::IommufdCdev`]. `ENODEV` if the host has no VFIO node for it (or no cdev).
+    pub fn open(host: Arc<Host>, bdf: Bdf, mode: Mode) -> Result<Self, DriverError> {
+        let missing = || uapi("finding the device's VFIO nodes")(Errno::NODEV);
+        let (group, cdev) = host.vfio_paths(bdf).ok_or_else(missing)?;
+        let mut backend = match mode {
+            Mode::IommufdCdev => Self::open_cdev(host, &cdev.ok_or_else(missing)?)?,
+            Mode::Type1v2 | Mode::NoIommu => Self::open_group(host, &group, &device_name(bdf), mode)?,
+        };
+        backend.bdf = Some(bdf);
+        Ok(backend)
     }
 
     /// The mode it was opened in.
@@ -463,7 +481,14 @@ impl DeviceBackend for HostBackend {
     }
 
     fn dma_faults(&self) -> Option<Vec<(Iova, bool)>> {
-        None
+        let bdf = self.bdf?;
+        let faults = self.host.dma_faults(bdf);
+        Some(
+            faults
+                .into_iter()
+                .map(|f| (f.iova, f.access.contains(Access::WRITE)))
+                .collect(),
+        )
     }
 }
 

@@ -20,11 +20,13 @@
 //! Files: `vfio` (the VFIO nodes the topology gives, and how fds passed in ioctls resolve),
 //! `procfs` (`mlock`, the pagemap, the taint).
 
+mod dma;
 mod procfs;
 mod vfio;
 
+pub use dma::EndpointDma;
 pub use procfs::{PROC_PAGEMAP, PROC_TAINTED, TAINT_USER};
-pub use vfio::device_name;
+pub use vfio::{ModelFactory, ModelSource, device_name};
 
 use crate::sys::ProcessMemory;
 use crate::topology::{Bdf, Topology};
@@ -187,15 +189,34 @@ impl Host {
         options: HostOptions,
         devices: Vec<(Bdf, Arc<dyn VfioDeviceModel>)>,
     ) -> Result<Self, Errno> {
+        let devices = devices
+            .into_iter()
+            .map(|(bdf, model)| (bdf, ModelSource::Ready(model)))
+            .collect();
+        Self::with_device_sources(mem, accounts, creds, topology, options, devices)
+    }
+
+    /// [`Host::with_devices`] where a device may be made by the host once it knows the device's
+    /// DMA path ([`ModelSource::Factory`]): the port of whatever domain the device is attached to
+    /// (blocked while nobody has it; untranslated in no-IOMMU mode).
+    pub fn with_device_sources(
+        mem: Arc<HostMemory>,
+        accounts: Accounts,
+        creds: Credentials,
+        topology: Topology,
+        options: HostOptions,
+        devices: Vec<(Bdf, ModelSource)>,
+    ) -> Result<Self, Errno> {
         let taint = Arc::new(Taint::new());
         let policy = NoIommuPolicy {
             enabled: options.unsafe_noiommu,
         };
         let models = vfio::models_by_address(&topology, devices)?;
-        let vfio =
-            VfioNodes::new(&topology, &mem, options.iommu, policy, &taint, models).map_err(|e| e.errno())?;
+        let iommu = Arc::new(Iommu::new(Arc::clone(&mem)));
+        let vfio = VfioNodes::new(&topology, &mem, options.iommu, policy, &taint, &iommu, models)
+            .map_err(|e| e.errno())?;
         Ok(Host {
-            iommu: Arc::new(Iommu::new(Arc::clone(&mem))),
+            iommu,
             mem,
             accounts,
             creds,

@@ -20,15 +20,18 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod embedded;
 pub mod files;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod topology;
 
+pub use embedded::{EDU_BDF, EMBEDDED_RAM, embedded_host};
 pub use files::{
     DEV_IOMMU, DEV_VFIO_CONTAINER, DEV_VFIO_DEVICES_DIR, DEV_VFIO_DIR, FIRST_FD, Host, HostFd, HostOptions,
     PROC_PAGEMAP, PROC_TAINTED, TAINT_USER, device_name,
 };
+pub use files::{EndpointDma, ModelFactory, ModelSource};
 pub use sys::ProcessMemory;
 
 pub use topology::{

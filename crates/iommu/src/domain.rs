@@ -307,6 +307,11 @@ impl Domain {
         self.faults.drain()
     }
 
+    /// Takes the fault records of requester `rid` (a device sharing the domain keeps its own).
+    pub fn drain_faults_of(&self, rid: u16) -> Vec<crate::fault::FaultRecord> {
+        self.faults.drain_requester(rid)
+    }
+
     /// Counts of the fault log.
     pub fn fault_counts(&self) -> FaultCounts {
         self.faults.counts()

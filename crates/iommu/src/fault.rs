@@ -137,6 +137,20 @@ impl FaultLog {
         self.inner.lock().records.drain(..).collect()
     }
 
+    /// Takes the records of `requester`, keeping the others in order.
+    pub(crate) fn drain_requester(&self, requester: u16) -> Vec<FaultRecord> {
+        let mut log = self.inner.lock();
+        let mut mine = Vec::new();
+        log.records.retain(|r| {
+            let take = r.requester == requester;
+            if take {
+                mine.push(*r);
+            }
+            !take
+        });
+        mine
+    }
+
     pub(crate) fn counts(&self) -> FaultCounts {
         let log = self.inner.lock();
         FaultCounts {
@@ -167,6 +181,19 @@ mod tests {
         assert_eq!(counts.overflowed, 10);
         let recs = log.drain();
         assert_eq!(recs[0].iova, Iova::new(10 << 12));
+        for requester in [1, 2, 1] {
+            log.record(FaultRecord {
+                iova: Iova::new(0),
+                access: Access::WRITE,
+                reason: FaultReason::NotPresent,
+                requester,
+            });
+        }
+        assert_eq!(log.drain_requester(1).len(), 2);
+        assert_eq!(
+            log.drain().iter().map(|r| r.requester).collect::<Vec<_>>(),
+            vec![2]
+        );
         assert_eq!(log.counts().pending, 0);
         assert_eq!(log.counts().total, FAULT_LOG_CAPACITY as u64 + 10);
     }

@@ -33,7 +33,7 @@ use crate::uapi::device::{DeviceCmd, DeviceLimits, DeviceRequest, decode_device,
 use crate::uapi::{IoctlArg, UapiError};
 use parking_lot::Mutex;
 use rustix::io::Errno;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use uvfio_iommufd::ctx::{Iommufd, IommufdError, UserMemory};
 use uvfio_iommufd::device::{AttachTarget, Device, DeviceError as IommufdDeviceError, GroupId};
 use uvfio_iommufd::object::ObjectId;
@@ -138,6 +138,8 @@ pub struct CdevDevice {
     vfio: Option<Arc<VfioDevice>>,
     /// `device->open_count` of cdev files.
     opened: Mutex<bool>,
+    /// `vdev->iommufd_device` while a cdev file has the device bound.
+    iommufd_device: Mutex<Weak<Device>>,
 }
 
 impl CdevDevice {
@@ -150,6 +152,7 @@ impl CdevDevice {
             vfio_group: None,
             vfio: None,
             opened: Mutex::new(false),
+            iommufd_device: Mutex::new(Weak::new()),
         })
     }
 
@@ -188,12 +191,19 @@ impl CdevDevice {
             vfio_group: Some(Arc::clone(group)),
             vfio,
             opened: Mutex::new(false),
+            iommufd_device: Mutex::new(Weak::new()),
         }))
     }
 
     /// The device node's name (`vfioX`).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The iommufd device a cdev file has bound (`vdev->iommufd_device`): its DMA goes through
+    /// that device's domain.
+    pub fn bound_device(&self) -> Option<Arc<Device>> {
+        self.iommufd_device.lock().upgrade()
     }
 
     /// Whether a cdev file has it bound.
@@ -393,6 +403,7 @@ impl CdevFile {
             return Err(e.into());
         }
         *opened = true;
+        *self.device.iommufd_device.lock() = Arc::downgrade(&new.device);
         *bound = Some(new);
         Ok(())
     }
@@ -445,6 +456,7 @@ impl Drop for CdevFile {
     /// `vfio_device_fops_release()` → `vfio_df_unbind_iommufd()`.
     fn drop(&mut self) {
         if let Some(b) = self.bound.get_mut().take() {
+            *self.device.iommufd_device.lock() = Weak::new();
             unbind(b);
             *self.device.opened.lock() = false;
             // vfio_df_unbind_iommufd(): ... vfio_device_unblock_group(device);

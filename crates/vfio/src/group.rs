@@ -355,6 +355,13 @@ impl Group {
         self.members.list.lock().iter().all(|m| m.vfio_bound)
     }
 
+    /// The device `rid` of the group as its container bound it (its DMA goes through that
+    /// device's domain), if the group has a container that bound it.
+    pub fn bound_device(&self, rid: u16) -> Option<Arc<Device>> {
+        let container = self.state.lock().container.clone()?;
+        container.bound_device(self.id(), rid)
+    }
+
     /// Whether a container is set.
     pub fn has_container(&self) -> bool {
         self.state.lock().container.is_some()

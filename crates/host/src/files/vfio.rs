@@ -17,11 +17,13 @@
 //! (`vfio_pci_core_register_device()`: one `struct vfio_device` whose group member and cdev both
 //! reach it), in no-IOMMU groups too.
 
+use super::dma::EndpointDma;
 use super::{Host, HostFile, Release};
 use crate::topology::{Bdf, FunctionKind, Topology};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use uvfio_devices::DmaSource;
 use uvfio_iommu::DmaPort;
 use uvfio_iommufd::ctx::Iommufd;
 use uvfio_iommufd::device::{Device, GroupId};
@@ -60,6 +62,36 @@ impl GroupContainer for HostContainer {
     }
 }
 
+/// Makes a device model from the endpoint's DMA path.
+pub type ModelFactory = Box<dyn FnOnce(Arc<dyn DmaSource>) -> Arc<dyn VfioDeviceModel> + Send>;
+
+/// A device model given to the host: ready made, or made by the host once it knows where the
+/// device's DMA goes.
+pub enum ModelSource {
+    /// A model whose DMA (if any) is its own business.
+    Ready(Arc<dyn VfioDeviceModel>),
+    /// Makes the model from the endpoint's DMA path.
+    Factory(ModelFactory),
+}
+
+impl std::fmt::Debug for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::Ready(m) => f.debug_tuple("Ready").field(m).finish(),
+            ModelSource::Factory(_) => f.write_str("Factory"),
+        }
+    }
+}
+
+impl ModelSource {
+    fn make(self, dma: Arc<dyn DmaSource>) -> Arc<dyn VfioDeviceModel> {
+        match self {
+            ModelSource::Ready(model) => model,
+            ModelSource::Factory(make) => make(dma),
+        }
+    }
+}
+
 /// The VFIO device nodes of the host.
 #[derive(Debug, Default)]
 pub(super) struct VfioNodes {
@@ -67,6 +99,10 @@ pub(super) struct VfioNodes {
     pub(super) groups: BTreeMap<String, Arc<Group>>,
     /// By node name under `/dev/vfio/devices/` (`vfioX`).
     pub(super) cdevs: BTreeMap<String, Arc<CdevDevice>>,
+    /// Each endpoint's group node and cdev node.
+    pub(super) by_address: BTreeMap<Bdf, (String, Option<String>)>,
+    /// Each endpoint's DMA path.
+    pub(super) dma: BTreeMap<Bdf, Arc<EndpointDma>>,
 }
 
 impl VfioNodes {
@@ -79,9 +115,14 @@ impl VfioNodes {
         iommu: bool,
         policy: NoIommuPolicy,
         taint: &Arc<Taint>,
-        mut models: BTreeMap<Bdf, Arc<dyn VfioDeviceModel>>,
+        iommu_unit: &Arc<uvfio_iommu::Iommu>,
+        mut models: BTreeMap<Bdf, ModelSource>,
     ) -> Result<Self, GroupError> {
-        let mut vfio_device = |bdf: Bdf| models.remove(&bdf).map(VfioDevice::new);
+        let mut vfio_device = |bdf: Bdf, dma: Arc<dyn DmaSource>| {
+            models
+                .remove(&bdf)
+                .map(|source| VfioDevice::new(source.make(dma)))
+        };
         let mut nodes = VfioNodes::default();
         let endpoints: Vec<(Bdf, u16)> = topology
             .functions()
@@ -94,7 +135,13 @@ impl VfioNodes {
                 for &(bdf, rid) in endpoints.iter().filter(|(b, _)| g.members.contains(b)) {
                     let name = device_name(bdf);
                     let cdev_name = format!("vfio{}", nodes.cdevs.len());
-                    let cdev = match vfio_device(bdf) {
+                    let dma = Arc::new(EndpointDma::Iommu {
+                        group: Arc::clone(&group),
+                        cdev: std::sync::OnceLock::new(),
+                        rid,
+                        blocked: uvfio_iommu::Domain::new_blocked(Arc::clone(iommu_unit.memory())),
+                    });
+                    let cdev = match vfio_device(bdf, Arc::clone(&dma) as Arc<dyn DmaSource>) {
                         Some(vfio) => {
                             group.add_vfio_device(&name, GroupDevice::Iommu { rid }, Arc::clone(&vfio))?;
                             CdevDevice::in_group_with_device(&cdev_name, &group, rid, vfio)?
@@ -105,6 +152,13 @@ impl VfioNodes {
                         }
                     };
                     group.set_vfio_bound(&name, true)?;
+                    if let EndpointDma::Iommu { cdev: slot, .. } = &*dma {
+                        let _ = slot.set(Arc::clone(&cdev));
+                    }
+                    nodes
+                        .by_address
+                        .insert(bdf, (group.node_name(), Some(cdev_name.clone())));
+                    nodes.dma.insert(bdf, dma);
                     nodes.cdevs.insert(cdev_name, cdev);
                 }
                 nodes.groups.insert(group.node_name(), group);
@@ -113,9 +167,13 @@ impl VfioNodes {
             for (n, &(bdf, rid)) in endpoints.iter().enumerate() {
                 let id = GroupId(u32::try_from(n).unwrap_or(u32::MAX));
                 let group = Group::new_noiommu(id, policy, Arc::clone(taint))?;
-                let device = GroupDevice::NoIommu(Arc::new(NoIommuDevice::new(Arc::clone(mem), rid)));
+                let noiommu = Arc::new(NoIommuDevice::new(Arc::clone(mem), rid));
+                let dma = Arc::new(EndpointDma::NoIommu(Arc::clone(&noiommu)));
+                let device = GroupDevice::NoIommu(noiommu);
                 let name = device_name(bdf);
-                match vfio_device(bdf) {
+                nodes.by_address.insert(bdf, (group.node_name(), None));
+                nodes.dma.insert(bdf, Arc::clone(&dma));
+                match vfio_device(bdf, dma) {
                     Some(vfio) => group.add_vfio_device(&name, device, vfio)?,
                     None => group.add_device(&name, device)?,
                 }
@@ -131,8 +189,8 @@ impl VfioNodes {
 /// (only endpoints are bound to vfio-pci) and for an address given twice.
 pub(super) fn models_by_address(
     topology: &Topology,
-    devices: Vec<(Bdf, Arc<dyn VfioDeviceModel>)>,
-) -> Result<BTreeMap<Bdf, Arc<dyn VfioDeviceModel>>, Errno> {
+    devices: Vec<(Bdf, ModelSource)>,
+) -> Result<BTreeMap<Bdf, ModelSource>, Errno> {
     let mut models = BTreeMap::new();
     for (bdf, model) in devices {
         let endpoint = topology
@@ -210,6 +268,28 @@ impl Host {
     /// The node names of the VFIO groups, under `/dev/vfio/`.
     pub fn vfio_group_nodes(&self) -> Vec<String> {
         self.vfio.groups.keys().cloned().collect()
+    }
+
+    /// The paths of the endpoint `bdf`'s group node and cdev node (none in no-IOMMU mode), if it
+    /// has VFIO nodes.
+    pub fn vfio_paths(&self, bdf: Bdf) -> Option<(String, Option<String>)> {
+        let (group, cdev) = self.vfio.by_address.get(&bdf)?;
+        Some((
+            format!("{}{group}", super::DEV_VFIO_DIR),
+            cdev.as_ref()
+                .map(|c| format!("{}{c}", super::DEV_VFIO_DEVICES_DIR)),
+        ))
+    }
+
+    /// The IOMMU fault records of the endpoint `bdf` since the last call, from the domain its
+    /// DMA goes through now (what Linux prints as "DMAR: [DMA Write] Request device [...] fault
+    /// addr ...").
+    pub fn dma_faults(&self, bdf: Bdf) -> Vec<uvfio_iommu::FaultRecord> {
+        self.vfio
+            .dma
+            .get(&bdf)
+            .map(|d| d.drain_faults())
+            .unwrap_or_default()
     }
 
     /// The node names of the VFIO device cdevs, under `/dev/vfio/devices/`.
