@@ -181,6 +181,8 @@ mod tests {
         assert_eq!(counts.overflowed, 10);
         let recs = log.drain();
         assert_eq!(recs[0].iova, Iova::new(10 << 12));
+        assert_eq!(log.counts().pending, 0);
+        assert_eq!(log.counts().total, FAULT_LOG_CAPACITY as u64 + 10);
         for requester in [1, 2, 1] {
             log.record(FaultRecord {
                 iova: Iova::new(0),
@@ -194,7 +196,5 @@ mod tests {
             log.drain().iter().map(|r| r.requester).collect::<Vec<_>>(),
             vec![2]
         );
-        assert_eq!(log.counts().pending, 0);
-        assert_eq!(log.counts().total, FAULT_LOG_CAPACITY as u64 + 10);
     }
 }
