@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use uvfio_driver::{Device, DriverError, HostBackend, Interrupt, Mode};
+use uvfio_driver::{Device, DmaBuffer, DriverError, HostBackend, Interrupt, Mode};
 use uvfio_types::Iova;
 
 /// The edu registers this driver uses (edu.rst, "MMIO area spec").
@@ -67,6 +67,8 @@ pub struct EduReport {
     pub fault: Option<(Iova, bool)>,
     /// The faulting DMA left the buffer untouched.
     pub fault_wrote_nothing: bool,
+    /// The DMA buffer, still mapped: dropping it unmaps and frees it.
+    pub buffer: Option<DmaBuffer>,
 }
 
 /// Drives the edu device `device`: everything the module doc lists. With `msi`, interrupts come
@@ -127,7 +129,7 @@ pub fn drive(device: &Device, msi: bool, probe_fault: bool) -> Result<EduReport,
         buf.read(2048, &mut after)?;
         report.fault_wrote_nothing = after == pattern;
     }
-    buf.free()?;
+    report.buffer = Some(buf);
     Ok(report)
 }
 
@@ -165,7 +167,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = Arc::new(uvfio_host::embedded_host(options)?);
     let backend = HostBackend::open(Arc::clone(&host), uvfio_host::EDU_BDF, mode)?;
     let device = Device::new(Arc::new(backend))?;
-    let report = drive(&device, mode == Mode::IommufdCdev, mode != Mode::NoIommu)?;
+    let mut report = drive(&device, mode == Mode::IommufdCdev, mode != Mode::NoIommu)?;
+    if let Some(buffer) = report.buffer.take() {
+        buffer.free()?;
+    }
     println!("{report:#?}");
     Ok(())
 }

@@ -28,12 +28,16 @@ enum Command {
     /// Measure this machine: each row times uvfio against a peer or a physical limit in the same
     /// run and reports the ratio and whether the target is met.
     Bench(commands::bench::Args),
+    /// Start the embedded host (one edu device behind the software IOMMU) and run the edu example
+    /// driver in each mode: type1v2 container, iommufd cdev, no-IOMMU.
+    Run(commands::run::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Run(args) => commands::run::run(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -57,7 +61,9 @@ mod tests {
     #[test]
     fn bench_flags_parse() {
         let cli = Cli::try_parse_from(["uvfio", "bench", "--quick", "--json", "--filter", "dma"]).unwrap();
-        let Command::Bench(args) = cli.command;
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench");
+        };
         assert!(args.quick && args.json);
         assert_eq!(args.filter.as_deref(), Some("dma"));
         assert!(Cli::try_parse_from(["uvfio", "bench", "--bogus"]).is_err());

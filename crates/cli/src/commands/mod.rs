@@ -1,6 +1,7 @@
 //! One module per subcommand, and the error they share.
 
 pub mod bench;
+pub mod run;
 
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
