@@ -1,0 +1,3 @@
+//! vfio-user (work in progress).
+
+#![deny(missing_docs)]
