@@ -300,11 +300,16 @@ impl Shared {
                 let n = st.fact;
                 let fact = (1..=n).fold(1u32, |acc, i| acc.wrapping_mul(i));
                 st.fact = fact;
-                st.status &= !STATUS_COMPUTING;
+                // The interrupt status is set before the computing bit clears, so a driver that
+                // polls the status sees the result and its interrupt together.
                 let irq = st.status & STATUS_IRQFACT != 0;
                 if irq {
+                    st.irq_status |= FACT_IRQ;
+                }
+                st.status &= !STATUS_COMPUTING;
+                if irq {
                     drop(st);
-                    self.raise_irq(FACT_IRQ);
+                    self.deliver_irq();
                     st = self.state.lock();
                 }
                 continue;
@@ -318,10 +323,14 @@ impl Shared {
                 if !ok {
                     st.dma_errors += 1;
                 }
+                let irq = dma.cmd & DMA_IRQ_ON_DONE != 0;
+                if irq {
+                    st.irq_status |= DMA_IRQ;
+                }
                 st.dma.cmd &= !DMA_RUN;
-                if dma.cmd & DMA_IRQ_ON_DONE != 0 {
+                if irq {
                     drop(st);
-                    self.raise_irq(DMA_IRQ);
+                    self.deliver_irq();
                     st = self.state.lock();
                 }
                 continue;
@@ -360,16 +369,20 @@ impl Shared {
 
     /// `edu_raise_irq()`.
     fn raise_irq(&self, value: u32) {
-        let mut st = self.state.lock();
-        st.irq_status |= value;
-        let raised = st.irq_status != 0;
-        drop(st);
-        if raised {
-            if self.bus.msi_enabled() {
-                self.bus.notify_msi(0);
-            } else {
-                self.bus.set_intx(true);
-            }
+        self.state.lock().irq_status |= value;
+        self.deliver_irq();
+    }
+
+    /// The second half of `edu_raise_irq()`: MSI vector 0, or INTx asserted, while the interrupt
+    /// status is non-zero.
+    fn deliver_irq(&self) {
+        if self.state.lock().irq_status == 0 {
+            return;
+        }
+        if self.bus.msi_enabled() {
+            self.bus.notify_msi(0);
+        } else {
+            self.bus.set_intx(true);
         }
     }
 
