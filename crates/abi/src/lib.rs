@@ -8,7 +8,9 @@
 //! so the emulated host reads a request from the raw bytes a driver passed, and writes the answer
 //! back, without `unsafe`. [`read_extensible`] and its helpers apply the size rules every handler
 //! applies first: a short `argsz` is `EINVAL`, a longer struct with a non-zero tail is `E2BIG`
-//! (iommufd), reserved fields must be zero; [`AbiError::errno`] gives Linux's errno.
+//! (iommufd), reserved fields must be zero; [`AbiError::errno`] gives Linux's errno. Beside the
+//! kernel's, [`vfio_user`] has the messages of the vfio-user protocol (QEMU
+//! `docs/interop/vfio-user.rst`) that are not `vfio.h` structs.
 //!
 //! Why hand-written: rust-vmm's `vfio-bindings` and the `iommufd-bindings` crate are bindgen
 //! output, with no zerocopy derives (so reading them from bytes needs `unsafe`), raw C names,
@@ -45,6 +47,7 @@ mod ioctl;
 pub mod iommufd;
 pub mod selftest;
 pub mod vfio;
+pub mod vfio_user;
 
 pub use argsz::{
     AbiError, Extensible, Tail, check_min_size, check_reserved_zero, check_zero_tail, copy_struct_from_user,

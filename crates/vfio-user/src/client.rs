@@ -1,0 +1,334 @@
+//! A minimal vfio-user client: enough to drive a device through a server (the tests' client, and
+//! the base of a driver backend over vfio-user).
+//!
+//! Each call sends one command and waits for its reply ("Message IDs belong entirely to the
+//! sender": they count up from 1 here); an error reply becomes [`ClientError::Remote`] with its
+//! errno. [`Client::send_raw`] and [`Client::recv`] send and receive whatever bytes a test wants,
+//! for the malformed messages of the hostile-client tests.
+
+use crate::proto::device::{RegionInfo, SetIrqs, encode_query};
+use crate::proto::dma::{DmaMap, DmaUnmap, UnmapTarget};
+use crate::proto::region::RegionAccess;
+use crate::proto::version::{Capabilities, Version};
+use crate::proto::{Command, Header, ProtoError};
+use crate::transport::{Limits, TransportError, recv_message, send_message};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+use uvfio_abi::vfio::{VfioIrqInfo, VfioRegionInfo};
+use uvfio_abi::vfio_user::VfioUserDeviceInfo;
+use zerocopy::FromBytes;
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting failed.
+    #[error("connecting")]
+    Connect(#[source] std::io::Error),
+    /// The socket failed or closed.
+    #[error("socket")]
+    Transport(#[source] TransportError),
+    /// No reply within the client's timeout.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The server answered with an error reply.
+    #[error("{cmd} failed: {errno:?}")]
+    Remote {
+        /// The command.
+        cmd: Command,
+        /// The errno of the reply.
+        errno: Errno,
+    },
+    /// The reply does not answer the command sent.
+    #[error("reply (id {got_id}, command {got_cmd}) does not answer id {id}, {cmd}")]
+    Mismatch {
+        /// The command's id.
+        id: u16,
+        /// The command.
+        cmd: Command,
+        /// The reply's id.
+        got_id: u16,
+        /// The reply's command number.
+        got_cmd: u16,
+    },
+    /// A reply payload that does not decode.
+    #[error("malformed reply")]
+    Proto(#[source] ProtoError),
+}
+
+impl ClientError {
+    /// The errno of an error reply, if this is one.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            ClientError::Remote { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+/// A message from the server.
+#[derive(Debug)]
+pub struct Reply {
+    /// Its header.
+    pub header: Header,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// The descriptors that came with it.
+    pub fds: Vec<OwnedFd>,
+}
+
+/// A connection to a vfio-user server.
+#[derive(Debug)]
+pub struct Client {
+    sock: UnixStream,
+    next_id: u16,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to the server listening at `path`.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
+        UnixStream::connect(path)
+            .map(Client::new)
+            .map_err(ClientError::Connect)
+    }
+
+    /// A client over a connected socket; replies are awaited 10 s.
+    pub fn new(sock: UnixStream) -> Client {
+        Client {
+            sock,
+            next_id: 1,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets how long a reply is awaited.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &UnixStream {
+        &self.sock
+    }
+
+    /// Sends `bytes` as they are, with `fds` as `SCM_RIGHTS` (one `sendmsg`).
+    pub fn send_raw(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), ClientError> {
+        let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len().max(1)))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(ClientError::Transport(TransportError::Io {
+                op: "sendmsg (control buffer)",
+                source: Errno::NOBUFS,
+            }));
+        }
+        let mut sent = 0;
+        while sent < bytes.len() {
+            let iov = [IoSlice::new(&bytes[sent..])];
+            let flags = SendFlags::NOSIGNAL;
+            let n = if sent == 0 {
+                sendmsg(&self.sock, &iov, &mut control, flags)
+            } else {
+                sendmsg(&self.sock, &iov, &mut SendAncillaryBuffer::default(), flags)
+            };
+            match n {
+                Ok(n) => sent += n,
+                Err(Errno::INTR) => continue,
+                Err(source) => {
+                    return Err(ClientError::Transport(TransportError::Io {
+                        op: "sendmsg",
+                        source,
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends command `cmd` with `payload` and `fds`; returns its message id.
+    pub fn send(
+        &mut self,
+        cmd: Command,
+        payload: &[u8],
+        fds: &[BorrowedFd<'_>],
+        no_reply: bool,
+    ) -> Result<u16, ClientError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let header = Header::new_command(id, cmd, payload.len(), no_reply).ok_or(ClientError::Transport(
+            TransportError::Io {
+                op: "encoding the header",
+                source: Errno::TOOBIG,
+            },
+        ))?;
+        send_message(self.sock.as_fd(), &header, payload, fds, None).map_err(ClientError::Transport)?;
+        Ok(id)
+    }
+
+    /// Receives the next message (any), waiting at most the timeout for its first byte.
+    pub fn recv(&self) -> Result<Reply, ClientError> {
+        let mut set = [PollFd::new(&self.sock, PollFlags::IN)];
+        let timeout = Timespec {
+            tv_sec: self.timeout.as_secs().try_into().unwrap_or(i64::MAX),
+            tv_nsec: self.timeout.subsec_nanos().into(),
+        };
+        loop {
+            match poll(&mut set, Some(&timeout)) {
+                Ok(0) => return Err(ClientError::Timeout(self.timeout)),
+                Ok(_) => break,
+                Err(Errno::INTR) => continue,
+                Err(source) => return Err(ClientError::Transport(TransportError::Io { op: "poll", source })),
+            }
+        }
+        let limits = Limits {
+            max_payload: 64 << 20,
+            max_fds: 16,
+        };
+        let msg = recv_message(self.sock.as_fd(), &limits, None).map_err(ClientError::Transport)?;
+        Ok(Reply {
+            header: msg.header,
+            payload: msg.payload,
+            fds: msg.fds,
+        })
+    }
+
+    /// Sends `cmd` and returns its (successful) reply.
+    pub fn call(
+        &mut self,
+        cmd: Command,
+        payload: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Reply, ClientError> {
+        let id = self.send(cmd, payload, fds, false)?;
+        let reply = self.recv()?;
+        if reply.header.msg_id != id || reply.header.cmd != cmd.raw() {
+            return Err(ClientError::Mismatch {
+                id,
+                cmd,
+                got_id: reply.header.msg_id,
+                got_cmd: reply.header.cmd,
+            });
+        }
+        if reply.header.is_error() {
+            return Err(ClientError::Remote {
+                cmd,
+                errno: Errno::from_raw_os_error(reply.header.error_no as i32),
+            });
+        }
+        Ok(reply)
+    }
+
+    /// `VFIO_USER_VERSION` proposing 0.0 and `caps`: the server's reply.
+    pub fn version(&mut self, caps: Capabilities) -> Result<Version, ClientError> {
+        let proposal = Version {
+            major: crate::proto::version::MAJOR,
+            minor: crate::proto::version::MINOR,
+            caps,
+        };
+        let reply = self.call(Command::Version, &proposal.encode(), &[])?;
+        Version::decode(&reply.payload, reply.fds.len()).map_err(ClientError::Proto)
+    }
+
+    /// `VFIO_USER_DEVICE_GET_INFO`.
+    pub fn device_info(&mut self) -> Result<VfioUserDeviceInfo, ClientError> {
+        let q = encode_query(Command::DeviceGetInfo, size_of::<VfioUserDeviceInfo>() as u32, 0);
+        let reply = self.call(Command::DeviceGetInfo, &q, &[])?;
+        decode_fixed(&reply.payload)
+    }
+
+    /// `VFIO_USER_DEVICE_GET_REGION_INFO`, asked again with the `argsz` the server needs: the
+    /// region and the descriptor that came with it (for an mmap-able region).
+    pub fn region_info(&mut self, index: u32) -> Result<(RegionInfo, Option<OwnedFd>), ClientError> {
+        let mut argsz = size_of::<VfioRegionInfo>() as u32;
+        loop {
+            let q = encode_query(Command::DeviceGetRegionInfo, argsz, index);
+            let mut reply = self.call(Command::DeviceGetRegionInfo, &q, &[])?;
+            let raw: VfioRegionInfo = decode_fixed(&reply.payload)?;
+            if raw.argsz > argsz {
+                argsz = raw.argsz;
+                continue;
+            }
+            let info = RegionInfo::decode(&reply.payload).map_err(ClientError::Proto)?;
+            return Ok((info, reply.fds.pop()));
+        }
+    }
+
+    /// `VFIO_USER_DEVICE_GET_IRQ_INFO`.
+    pub fn irq_info(&mut self, index: u32) -> Result<VfioIrqInfo, ClientError> {
+        let q = encode_query(Command::DeviceGetIrqInfo, size_of::<VfioIrqInfo>() as u32, index);
+        let reply = self.call(Command::DeviceGetIrqInfo, &q, &[])?;
+        decode_fixed(&reply.payload)
+    }
+
+    /// `VFIO_USER_DEVICE_SET_IRQS` with `fds` (the eventfds of `DATA_EVENTFD`).
+    pub fn set_irqs(&mut self, set: &SetIrqs, fds: &[BorrowedFd<'_>]) -> Result<(), ClientError> {
+        self.call(Command::DeviceSetIrqs, &set.encode(), fds).map(drop)
+    }
+
+    /// `VFIO_USER_REGION_READ` of `len` bytes.
+    pub fn region_read(&mut self, region: u32, offset: u64, len: u32) -> Result<Vec<u8>, ClientError> {
+        let a = RegionAccess {
+            region,
+            offset,
+            count: len,
+        };
+        let reply = self.call(Command::RegionRead, &a.encode(), &[])?;
+        let (_, data) = RegionAccess::decode_read_reply(&reply.payload).map_err(ClientError::Proto)?;
+        Ok(data.to_vec())
+    }
+
+    /// `VFIO_USER_REGION_WRITE`.
+    pub fn region_write(&mut self, region: u32, offset: u64, data: &[u8]) -> Result<(), ClientError> {
+        let a = RegionAccess {
+            region,
+            offset,
+            count: u32::try_from(data.len()).unwrap_or(u32::MAX),
+        };
+        self.call(Command::RegionWrite, &a.encode_with(data), &[])
+            .map(drop)
+    }
+
+    /// A 32-bit register read.
+    pub fn read32(&mut self, region: u32, offset: u64) -> Result<u32, ClientError> {
+        let data = self.region_read(region, offset, 4)?;
+        decode_fixed::<u32>(&data)
+    }
+
+    /// A 32-bit register write.
+    pub fn write32(&mut self, region: u32, offset: u64, value: u32) -> Result<(), ClientError> {
+        self.region_write(region, offset, &value.to_ne_bytes())
+    }
+
+    /// `VFIO_USER_DMA_MAP` of `map`, with `fd` (the memory's file) when it has one.
+    pub fn dma_map(&mut self, map: &DmaMap, fd: Option<BorrowedFd<'_>>) -> Result<(), ClientError> {
+        let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+        self.call(Command::DmaMap, &map.encode(), &fds).map(drop)
+    }
+
+    /// `VFIO_USER_DMA_UNMAP` of `target`.
+    pub fn dma_unmap(&mut self, target: UnmapTarget) -> Result<(), ClientError> {
+        self.call(Command::DmaUnmap, &DmaUnmap::new(target).encode(), &[])
+            .map(drop)
+    }
+
+    /// `VFIO_USER_DEVICE_RESET`.
+    pub fn reset(&mut self) -> Result<(), ClientError> {
+        self.call(Command::DeviceReset, &[], &[]).map(drop)
+    }
+}
+
+fn decode_fixed<T: FromBytes>(payload: &[u8]) -> Result<T, ClientError> {
+    T::read_from_prefix(payload).map(|(v, _)| v).map_err(|_| {
+        ClientError::Proto(ProtoError::Short {
+            what: "reply",
+            len: payload.len(),
+            need: size_of::<T>(),
+        })
+    })
+}

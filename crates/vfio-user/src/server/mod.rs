@@ -1,0 +1,270 @@
+//! The vfio-user server: one device of a [`uvfio_host::Host`], served to one client at a time over
+//! a Unix socket.
+//!
+//! [`Server::serve`] accepts a client, serves it until it disconnects, and accepts the next ("A
+//! server can serve: 1) one or more clients [...]"; this one serves them in turn, as libvfio-user
+//! does). Each connection opens the device anew through the host's cdev path (see
+//! the `device` module) and closes it when the client goes. On a client disconnection the
+//! spec asks that "all client memory regions are unmapped and cleaned up (including closing any
+//! passed file descriptors)", "all IRQ file descriptors passed from the old client are closed",
+//! and "the device state should otherwise be retained": the first two follow from closing the
+//! connection's files (the IOAS goes with the iommufd, the eventfds with the device's last close);
+//! the third does not hold here — the device's last close resets it, as Linux's vfio-pci resets a
+//! function on release and as libvfio-user calls its device reset callback with
+//! `VFU_RESET_LOST_CONN`.
+//!
+//! [`StopHandle::stop`] ends [`Server::serve`] (and a session in progress, which is cleaned up as
+//! on a disconnection) from any thread; it is one `write(2)` to an eventfd, so a signal handler
+//! may call it (SIGINT / SIGTERM handling is the caller's: "The backend program must honor the
+//! SIGTERM signal").
+
+mod device;
+mod session;
+
+pub use device::HostError;
+pub use session::{CommandError, Disconnect};
+
+use crate::log::{Level, Logger, log};
+use crate::proto::version::ServerLimits;
+use crate::transport::{self, TransportError};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
+use rustix::io::Errno;
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use uvfio_host::{Bdf, EDU_BDF, Host, HostOptions, embedded_host};
+
+/// How a [`Server`] is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The device to serve (default: the embedded host's edu at `00:02.0`).
+    pub device: Bdf,
+    /// File descriptors accepted in one message (`max_msg_fds` of the reply; QEMU's client
+    /// accepts at most 16).
+    pub max_msg_fds: u32,
+    /// Largest data transfer accepted (`max_data_xfer_size`; lowered to the client's).
+    pub max_data_xfer_size: u32,
+    /// DMA regions at once (`max_dma_maps`; lowered to the client's).
+    pub max_dma_maps: u32,
+    /// The log level; `None` reads `UVFIO_LOG`.
+    pub log_level: Option<Level>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            device: EDU_BDF,
+            max_msg_fds: 16,
+            max_data_xfer_size: 1 << 20,
+            max_dma_maps: 65535,
+            log_level: None,
+        }
+    }
+}
+
+/// Why the server could not be set up or could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The host has no device cdev at the address.
+    #[error("the host has no VFIO device cdev at {0}")]
+    NoDevice(Bdf),
+    /// The embedded host could not be started.
+    #[error("starting the embedded host")]
+    Host(#[source] Errno),
+    /// The stop eventfd could not be made.
+    #[error("creating the stop eventfd")]
+    Eventfd(#[source] Errno),
+    /// Waiting for or accepting a connection failed.
+    #[error("accepting a connection")]
+    Accept(#[source] std::io::Error),
+    /// Opening the device for a connection failed.
+    #[error("opening the device")]
+    Open(#[source] HostError),
+    /// The connection's socket failed (not the client closing it).
+    #[error("the connection's socket")]
+    Socket(#[source] TransportError),
+}
+
+/// Stops a [`Server`]: clone it into another thread or a signal handler.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    fd: Arc<OwnedFd>,
+}
+
+impl StopHandle {
+    fn new() -> Result<StopHandle, ServerError> {
+        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(ServerError::Eventfd)?;
+        Ok(StopHandle { fd: Arc::new(fd) })
+    }
+
+    /// Makes the server stop: [`Server::serve`] returns, a session in progress ends. For good:
+    /// the server serves nobody after this.
+    pub fn stop(&self) {
+        // The counter only grows; a full counter (EAGAIN) is already stopped.
+        let _ = rustix::io::write(&*self.fd, &1u64.to_ne_bytes());
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        transport::stopped(self.fd.as_fd())
+    }
+}
+
+/// A vfio-user server for one device of a host.
+#[derive(Debug)]
+pub struct Server {
+    host: Arc<Host>,
+    options: ServerOptions,
+    cdev: String,
+    log: Logger,
+    stop: StopHandle,
+}
+
+impl Server {
+    /// A server for the device at `options.device` of `host`: [`ServerError::NoDevice`] if the
+    /// host has no cdev for it.
+    pub fn new(host: Arc<Host>, options: ServerOptions) -> Result<Server, ServerError> {
+        let cdev = host
+            .vfio_paths(options.device)
+            .and_then(|(_, cdev)| cdev)
+            .ok_or(ServerError::NoDevice(options.device))?;
+        Ok(Server {
+            host,
+            options,
+            cdev,
+            log: Logger::new(options.log_level.unwrap_or_else(Level::from_env)),
+            stop: StopHandle::new()?,
+        })
+    }
+
+    /// A server for the edu device of a new embedded host (`uvfio_host::embedded_host`).
+    pub fn embedded(options: ServerOptions) -> Result<Server, ServerError> {
+        let host = embedded_host(HostOptions::default()).map_err(ServerError::Host)?;
+        Server::new(Arc::new(host), options)
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// The device cdev every connection opens.
+    pub fn cdev(&self) -> &str {
+        &self.cdev
+    }
+
+    /// A handle that stops the server.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Serves the clients connecting to `listener`, one at a time, until stopped. A failure of one
+    /// connection (its socket, opening the device for it) is logged and the next client is
+    /// served; only a failing listener ends the loop with an error.
+    pub fn serve(&self, listener: &UnixListener) -> Result<(), ServerError> {
+        log!(
+            self.log,
+            Level::Info,
+            "serving {} ({})",
+            self.options.device,
+            self.cdev
+        );
+        loop {
+            let ready = {
+                let mut set = [
+                    PollFd::new(listener, PollFlags::IN),
+                    PollFd::new(&*self.stop.fd, PollFlags::IN),
+                ];
+                match poll(&mut set, None) {
+                    Ok(_) => {}
+                    Err(Errno::INTR) => continue,
+                    Err(e) => return Err(ServerError::Accept(e.into())),
+                }
+                if !set[1].revents().is_empty() {
+                    log!(self.log, Level::Info, "stopped");
+                    return Ok(());
+                }
+                !set[0].revents().is_empty()
+            };
+            if !ready {
+                continue;
+            }
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ServerError::Accept(e)),
+            };
+            match self.serve_connection(&stream) {
+                Ok(Disconnect::Stopped) => {
+                    log!(self.log, Level::Info, "stopped");
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) => log!(
+                    self.log,
+                    Level::Error,
+                    "connection: {e}: {:?}",
+                    std::error::Error::source(&e)
+                ),
+            }
+        }
+    }
+
+    /// Serves the client at the other end of `stream` until the connection ends; the device is
+    /// opened for it and closed after it.
+    pub fn serve_connection(&self, stream: &UnixStream) -> Result<Disconnect, ServerError> {
+        if self.stop.is_stopped() {
+            return Ok(Disconnect::Stopped);
+        }
+        let dev = device::HostDevice::open(Arc::clone(&self.host), &self.cdev).map_err(ServerError::Open)?;
+        let info = dev.info().map_err(ServerError::Open)?;
+        log!(
+            self.log,
+            Level::Info,
+            "client connected: device {} open ({} regions, {} IRQ indexes)",
+            self.options.device,
+            info.num_regions,
+            info.num_irqs
+        );
+        let mut session = session::Session {
+            sock: stream.as_fd(),
+            stop: self.stop.fd.as_fd(),
+            log: self.log,
+            limits: ServerLimits {
+                max_msg_fds: self.options.max_msg_fds.into(),
+                max_data_xfer_size: self.options.max_data_xfer_size.into(),
+                max_dma_maps: self.options.max_dma_maps.into(),
+                // Any power of two from 4 KiB: an IOAS maps at 4 KiB granularity.
+                pgsizes: !0xfff,
+            },
+            dev,
+            flags: info.flags,
+            num_regions: info.num_regions,
+            num_irqs: info.num_irqs,
+            negotiated: None,
+            maps: BTreeMap::new(),
+        };
+        let end = session.run();
+        let regions = session.maps.len();
+        // Dropping the session closes the device and the iommufd: every DMA region and eventfd
+        // of the client goes.
+        drop(session);
+        match end {
+            Ok(how) => {
+                log!(
+                    self.log,
+                    Level::Info,
+                    "client gone ({how:?}): {regions} DMA regions unmapped, device closed"
+                );
+                Ok(how)
+            }
+            Err(e) => Err(ServerError::Socket(e)),
+        }
+    }
+}
