@@ -31,6 +31,9 @@ enum Command {
     /// Start the embedded host (one edu device behind the software IOMMU) and run the edu example
     /// driver in each mode: type1v2 container, iommufd cdev, no-IOMMU.
     Run(commands::run::Args),
+    /// Serve the embedded host's edu device to a VMM over vfio-user (QEMU `-device
+    /// vfio-user-pci`), until SIGINT or SIGTERM.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Bench(args) => commands::bench::run(&args),
         Command::Run(args) => commands::run::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
     };
     match outcome {
         Ok(code) => code,

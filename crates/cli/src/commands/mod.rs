@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod run;
+pub mod serve;
 
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,9 @@ pub enum CliError {
         /// The filter given.
         filter: String,
     },
+    /// `uvfio serve` could not start or failed.
+    #[error("serve: {0}")]
+    Serve(String),
     /// A benchmark row could not be encoded.
     #[error("benchmark")]
     Bench(#[source] uvfio_bench::BenchError),
