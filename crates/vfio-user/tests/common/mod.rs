@@ -29,14 +29,18 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock()
 }
 
-/// The file descriptors open in this process (without the one listing them).
+/// The file descriptors open in this process (without the one listing them, and without the
+/// `/proc/self/maps` descriptor `uvfio_memory::probe_user_range` keeps open for the process's
+/// life once a buffer has been checked).
 pub fn fds() -> BTreeSet<i32> {
     let listing = std::path::PathBuf::from(format!("/proc/{}/fd", std::process::id()));
+    let maps = std::path::PathBuf::from(format!("/proc/{}/maps", std::process::id()));
     std::fs::read_dir("/proc/self/fd")
         .map(|dir| {
             dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                 .filter(|n: &i32| {
-                    std::fs::read_link(format!("/proc/self/fd/{n}")).ok().as_ref() != Some(&listing)
+                    let link = std::fs::read_link(format!("/proc/self/fd/{n}")).ok();
+                    link.as_ref() != Some(&listing) && link.as_ref() != Some(&maps)
                 })
                 .collect()
         })
