@@ -8,5 +8,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
-awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+if [ "${UVFIO_E2E:-0}" = 1 ]; then
+  # The external peer: QEMU 11 with a Linux guest against `uvfio serve` (downloads ~300 MB once).
+  cargo build --release --locked --bin uvfio
+  scripts/e2e/qemu-guest.sh 2>&1 | tee -a "$log" || status=$?
+fi
+awk '/^test result:/ { p += $4; f += $6; s += $8 } /^e2e: / { p += $2; f += $4 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"
