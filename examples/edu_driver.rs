@@ -13,11 +13,13 @@
 //! cargo run -p uvfio-driver --example edu_driver            # type1v2 container
 //! cargo run -p uvfio-driver --example edu_driver -- cdev    # iommufd + device cdev
 //! cargo run -p uvfio-driver --example edu_driver -- noiommu # unsafe no-IOMMU mode
+//! cargo run -p uvfio-driver --example edu_driver -- vfio-user /tmp/edu.sock  # a remote device,
+//!                                                  # e.g. `uvfio serve --socket /tmp/edu.sock`
 //! ```
 
 use std::sync::Arc;
 use std::time::Duration;
-use uvfio_driver::{Device, DmaBuffer, DriverError, HostBackend, Interrupt, Mode};
+use uvfio_driver::{Device, DmaBuffer, DriverError, HostBackend, Interrupt, Mode, VfioUserBackend};
 use uvfio_types::Iova;
 
 /// The edu registers this driver uses (edu.rst, "MMIO area spec").
@@ -153,6 +155,18 @@ fn handle(irq: &Interrupt, bar: &uvfio_driver::Region) -> Result<u32, DriverErro
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arg = std::env::args().nth(1).unwrap_or_default();
+    if arg == "vfio-user" {
+        let socket = std::env::args()
+            .nth(2)
+            .ok_or("usage: edu_driver vfio-user SOCKET")?;
+        let device = Device::new(Arc::new(VfioUserBackend::connect(socket)?))?;
+        let mut report = drive(&device, true, true)?;
+        if let Some(buffer) = report.buffer.take() {
+            buffer.free()?;
+        }
+        println!("{report:#?}");
+        return Ok(());
+    }
     let (mode, options) = match arg.as_str() {
         "cdev" => (Mode::IommufdCdev, uvfio_host::HostOptions::default()),
         "noiommu" => (
