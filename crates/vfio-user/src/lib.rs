@@ -9,14 +9,20 @@
 //! `vfio-user-pci`, and a minimal [`Client`].
 //!
 //! The server drives the host device as a user-space driver drives `/dev/vfio`: through the
-//! host's files with the raw uAPI bytes, on the iommufd cdev path (`/dev/iommu`,
-//! `IOMMU_IOAS_ALLOC`, the cdev, `VFIO_DEVICE_BIND_IOMMUFD`, `VFIO_DEVICE_ATTACH_IOMMUFD_PT`), one
-//! IOAS per connection. So every DMA of the device goes through the IOMMU model: a client's memory
+//! host's files with the raw uAPI bytes, on the iommufd cdev path (`/dev/iommu`, the cdev,
+//! `VFIO_DEVICE_BIND_IOMMUFD` once for the server's life; `IOMMU_IOAS_ALLOC` and
+//! `VFIO_DEVICE_ATTACH_IOMMUFD_PT` per connection), one IOAS per connection. So every DMA of the device goes through the IOMMU model: a client's memory
 //! becomes device-visible only when it is mapped (`VFIO_USER_DMA_MAP` with the memory's file
 //! descriptor → `IOMMU_IOAS_MAP_FILE` of that range at the client's address), and a DMA anywhere
 //! else faults and moves nothing. Regions, IRQs and reset go to the device file (`pread` /
 //! `pwrite` at `index << 40`, `VFIO_DEVICE_SET_IRQS` with the client's eventfds,
 //! `VFIO_DEVICE_RESET`).
+//!
+//! When a client disconnects, the server does what the spec asks: its DMA regions are unmapped
+//! (the connection's IOAS is detached and destroyed), the IRQ indexes it enabled are disabled (the
+//! host releases its eventfds), and "the device state should otherwise be retained" — the device
+//! stays open, so the next client finds its registers and config space as the last one left them.
+//! Only `VFIO_USER_DEVICE_RESET`, or dropping the [`Server`], resets it.
 //!
 //! # DMA regions without a file descriptor
 //!

@@ -14,7 +14,7 @@ use uvfio_abi::vfio::{
     VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS,
     VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
-use uvfio_devices::edu::{DMA_RUN, DMA_TO_RAM, EDU_BAR0_SIZE, EDU_DMA_START, EDU_ID, reg};
+use uvfio_devices::edu::{DMA_RUN, DMA_TO_RAM, EDU_BAR0_SIZE, EDU_DMA_START, EDU_ID, STATUS_COMPUTING, reg};
 use uvfio_devices::{EDU_DEVICE, EDU_VENDOR};
 use uvfio_host::EDU_BDF;
 use uvfio_types::{Access, Iova, IovaRange};
@@ -434,5 +434,133 @@ fn stop_ends_a_session_in_progress_and_cleans_it_up() {
             uvfio_vfio_user::transport::TransportError::Closed
         ))
     ));
-    assert_eq!(common::host_state(&host), baseline);
+    // The stopped server is dropped with its thread: its own files (the iommufd and the device
+    // cdev it held for its life) are closed too.
+    assert_eq!(
+        common::host_state(&host),
+        common::HostState {
+            open_files: 0,
+            ..baseline
+        }
+    );
+}
+
+/// Waits for the edu's factorial to finish; its result.
+fn factorial(c: &mut Client) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.read32(BAR0, reg::STATUS).expect("status") & STATUS_COMPUTING != 0 {
+        assert!(Instant::now() < deadline, "the factorial did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    c.read32(BAR0, reg::FACTORIAL).expect("factorial")
+}
+
+/// Whether `fd` (a non-blocking eventfd) was signalled: its counter, without waiting.
+fn poll_event(fd: &std::os::fd::OwnedFd) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    match rustix::io::read(fd, &mut buf) {
+        Ok(8) => Some(u64::from_ne_bytes(buf)),
+        _ => None,
+    }
+}
+
+#[test]
+fn device_state_is_retained_across_clients_but_dma_maps_and_eventfds_are_not() {
+    let _g = serial();
+    let h = Harness::embedded();
+    let baseline = h.state();
+    // The server holds the device for its life: the iommufd and the device cdev.
+    assert_eq!(baseline.open_files, 2);
+    let mem1 = memfd(2 * PAGE);
+    let ev1 = eventfd();
+    let fds_before = fds();
+    let intx = |assign| SetIrqs {
+        action: VFIO_IRQ_SET_ACTION_TRIGGER,
+        index: VFIO_PCI_INTX_IRQ_INDEX,
+        start: 0,
+        count: 1,
+        data: IrqData::Eventfds { assign },
+    };
+    let pattern: Vec<u8> = (0..=255u8).rev().cycle().take(512).collect();
+    {
+        let mut c1 = edu(&h);
+        c1.write32(BAR0, reg::LIVENESS, 0x1357_9bdf)
+            .expect("liveness write");
+        c1.write32(BAR0, reg::FACTORIAL, 6).expect("factorial write");
+        assert_eq!(factorial(&mut c1), 720);
+        // DMA through client 1's map works, and leaves the pattern in the edu's buffer.
+        pwrite(&mem1, 0, &pattern);
+        c1.dma_map(&map(IOVA, 2 * PAGE, 0), Some(mem1.as_fd()))
+            .expect("DMA_MAP");
+        edu_dma(&mut c1, IOVA, EDU_DMA_START, 512, false);
+        edu_dma(&mut c1, EDU_DMA_START, IOVA + PAGE, 512, true);
+        assert_eq!(pread(&mem1, PAGE, 512), pattern);
+        // Client 1's eventfd gets INTx.
+        c1.set_irqs(&intx(true), &[ev1.as_fd()]).expect("SET_IRQS");
+        c1.write32(BAR0, reg::IRQ_RAISE, 1).expect("raise");
+        assert!(wait_event(&ev1).is_some(), "no INTx for client 1");
+        c1.write32(BAR0, reg::IRQ_ACK, 1).expect("ack");
+        // Client 1 goes without unmapping or releasing anything.
+    }
+    h.settle(baseline, &fds_before);
+    pwrite(&mem1, 0, &[0; 2 * PAGE as usize]);
+
+    // Client 2 does not touch the command register: memory decode and bus mastering are still on.
+    let mut c2 = h.client();
+    let cmd = c2.region_read(CONFIG, PCI_COMMAND, 2).expect("command register");
+    assert_eq!(
+        u16::from_ne_bytes([cmd[0], cmd[1]]) & (COMMAND_MEMORY | COMMAND_MASTER),
+        COMMAND_MEMORY | COMMAND_MASTER
+    );
+    assert_eq!(
+        c2.read32(BAR0, reg::LIVENESS).expect("liveness read"),
+        !0x1357_9bdf
+    );
+    assert_eq!(c2.read32(BAR0, reg::FACTORIAL).expect("factorial"), 720);
+    assert_eq!(
+        c2.read32(BAR0, reg::DMA_SRC).expect("DMA_SRC") as u64,
+        EDU_DMA_START
+    );
+
+    // Client 1's mapping is gone: a DMA to its IOVA faults and writes nothing to its memfd.
+    let _ = h.host.dma_faults(EDU_BDF);
+    edu_dma(&mut c2, EDU_DMA_START, IOVA + PAGE, 512, true);
+    assert_eq!(pread(&mem1, 0, 2 * PAGE as usize), vec![0; 2 * PAGE as usize]);
+    let faults = h.host.dma_faults(EDU_BDF);
+    assert!(
+        faults
+            .iter()
+            .any(|f| f.iova == Iova::new(IOVA + PAGE) && f.access.contains(Access::WRITE)),
+        "{faults:?}"
+    );
+    // The edu's own buffer kept what client 1 loaded into it: client 2 reads it through its map.
+    let mem2 = memfd(PAGE);
+    c2.dma_map(&map(IOVA, PAGE, 0), Some(mem2.as_fd()))
+        .expect("client 2's DMA_MAP at the same IOVA");
+    edu_dma(&mut c2, EDU_DMA_START, IOVA, 512, true);
+    assert_eq!(pread(&mem2, 0, 512), pattern);
+
+    // Client 1's eventfd no longer fires; client 2's does.
+    c2.write32(BAR0, reg::IRQ_RAISE, 1).expect("raise");
+    c2.write32(BAR0, reg::IRQ_ACK, 1).expect("ack");
+    let ev2 = eventfd();
+    c2.set_irqs(&intx(true), &[ev2.as_fd()])
+        .expect("client 2's SET_IRQS");
+    c2.write32(BAR0, reg::IRQ_RAISE, 1).expect("raise");
+    assert!(wait_event(&ev2).is_some(), "no INTx for client 2");
+    c2.write32(BAR0, reg::IRQ_ACK, 1).expect("ack");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(poll_event(&ev1), None, "client 1's eventfd fired");
+
+    // DEVICE_RESET from a client still resets.
+    c2.reset().expect("DEVICE_RESET");
+    enable_bus_master(&mut c2);
+    assert_eq!(c2.read32(BAR0, reg::LIVENESS).expect("liveness"), 0);
+    drop(c2);
+    drop((mem2, ev2));
+    h.settle(baseline, &fds_before);
+    // Client 3 sees the reset state.
+    let mut c3 = edu(&h);
+    assert_eq!(c3.read32(BAR0, reg::LIVENESS).expect("liveness"), 0);
+    assert_eq!(c3.read32(BAR0, reg::FACTORIAL).expect("factorial"), 0);
 }

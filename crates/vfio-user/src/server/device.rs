@@ -1,26 +1,34 @@
-//! One connection's hold on the host device, through the host's files with the raw uAPI bytes —
-//! the iommufd cdev path of `Documentation/driver-api/vfio.rst`: open `/dev/iommu`,
-//! `IOMMU_IOAS_ALLOC`, open the device cdev, `VFIO_DEVICE_BIND_IOMMUFD`,
-//! `VFIO_DEVICE_ATTACH_IOMMUFD_PT` to the IOAS. Every DMA of the device then goes through that
-//! IOAS's domain in the IOMMU model: client memory is mapped into it with `IOMMU_IOAS_MAP_FILE`,
-//! and an address the client did not map faults.
+//! The server's hold on the host device, through the host's files with the raw uAPI bytes — the
+//! iommufd cdev path of `Documentation/driver-api/vfio.rst`: open `/dev/iommu`, open the device
+//! cdev, `VFIO_DEVICE_BIND_IOMMUFD`. The hold lasts as long as the server, so the device is opened
+//! (and, on the last close, reset) once, and its state outlives each client.
+//!
+//! Each connection gets an IOAS of its own ([`HostDevice::attach_ioas`]: `IOMMU_IOAS_ALLOC`, then
+//! `VFIO_DEVICE_ATTACH_IOMMUFD_PT`). Every DMA of the device then goes through that IOAS's domain
+//! in the IOMMU model: client memory is mapped into it with `IOMMU_IOAS_MAP_FILE`, and an address
+//! the client did not map faults. When the client goes, [`HostDevice::release_ioas`] detaches the
+//! device (`VFIO_DEVICE_DETACH_IOMMUFD_PT`: back to blocked DMA), unmaps everything and destroys
+//! the IOAS, dropping every mapping and pin; [`HostDevice::disable_irqs`] releases the client's
+//! eventfds.
 //!
 //! Dropping the hold closes the device file and then the iommufd, as a process that exits does:
-//! the device's last close disables its interrupts (releasing the client's eventfds) and resets it
-//! (`vfio_pci_core_close_device()`), and the iommufd's release destroys the IOAS with every mapping
-//! and pin.
+//! the device's last close disables its interrupts and resets it (`vfio_pci_core_close_device()`),
+//! and the iommufd's release destroys whatever is left.
 
 use rustix::io::Errno;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use uvfio_abi::iommufd::{
-    IOMMU_IOAS_ALLOC, IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE,
-    IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP, IommuIoasAlloc, IommuIoasMapFile, IommuIoasUnmap,
+    IOMMU_DESTROY, IOMMU_IOAS_ALLOC, IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE,
+    IOMMU_IOAS_MAP_WRITEABLE, IOMMU_IOAS_UNMAP, IommuDestroy, IommuIoasAlloc, IommuIoasMapFile,
+    IommuIoasUnmap,
 };
 use uvfio_abi::vfio::{
-    VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO,
-    VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET, VFIO_DEVICE_SET_IRQS, VfioDeviceAttachIommufdPt,
-    VfioDeviceBindIommufd, VfioDeviceInfo, VfioIrqInfo, VfioRegionInfo,
+    VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT,
+    VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET,
+    VFIO_DEVICE_SET_IRQS, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_NONE, VfioDeviceAttachIommufdPt,
+    VfioDeviceBindIommufd, VfioDeviceDetachIommufdPt, VfioDeviceInfo, VfioIrqInfo, VfioIrqSet,
+    VfioRegionInfo,
 };
 use uvfio_host::{DEV_IOMMU, Host, HostFd};
 use uvfio_types::{Access, IovaRange};
@@ -57,25 +65,23 @@ fn call(op: &'static str) -> impl Fn(Errno) -> HostError {
     move |errno| HostError::Call { op, errno }
 }
 
-/// The files of one connection: an iommufd with one IOAS, and the device cdev bound to it and
-/// attached to the IOAS.
+/// The server's files: an iommufd, and the device cdev bound to it. The device is attached to a
+/// connection's IOAS while that connection lasts, and to nothing (blocked DMA) between them.
 #[derive(Debug)]
 pub(crate) struct HostDevice {
     host: Arc<Host>,
     iommufd: HostFd,
-    ioas: u32,
     device: HostFd,
 }
 
 impl HostDevice {
-    /// Opens the cdev `cdev` (`/dev/vfio/devices/vfioX`) on a new iommufd and IOAS.
+    /// Opens the cdev `cdev` (`/dev/vfio/devices/vfioX`) and binds it to a new iommufd.
     pub(crate) fn open(host: Arc<Host>, cdev: &str) -> Result<HostDevice, HostError> {
         let iommufd = host.open(DEV_IOMMU).map_err(call("open /dev/iommu"))?;
         match Self::bind(&host, iommufd, cdev) {
-            Ok((ioas, device)) => Ok(HostDevice {
+            Ok(device) => Ok(HostDevice {
                 host,
                 iommufd,
-                ioas,
                 device,
             }),
             Err(e) => {
@@ -85,38 +91,89 @@ impl HostDevice {
         }
     }
 
-    fn bind(host: &Host, iommufd: HostFd, cdev: &str) -> Result<(u32, HostFd), HostError> {
+    fn bind(host: &Host, iommufd: HostFd, cdev: &str) -> Result<HostFd, HostError> {
+        let device = host.open(cdev).map_err(call("open the device cdev"))?;
+        let mut bind = VfioDeviceBindIommufd {
+            argsz: size_of::<VfioDeviceBindIommufd>() as u32,
+            iommufd: iommufd.0,
+            ..FromZeros::new_zeroed()
+        };
+        match host.ioctl_buf(device, VFIO_DEVICE_BIND_IOMMUFD, bind.as_mut_bytes()) {
+            Ok(_) => Ok(device),
+            Err(errno) => {
+                let _ = host.close(device);
+                Err(call("VFIO_DEVICE_BIND_IOMMUFD")(errno))
+            }
+        }
+    }
+
+    /// A new IOAS with the device attached to it (`IOMMU_IOAS_ALLOC`,
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT`, which replaces an attachment the device has): its id.
+    pub(crate) fn attach_ioas(&self) -> Result<u32, HostError> {
         let mut alloc = IommuIoasAlloc {
             size: size_of::<IommuIoasAlloc>() as u32,
             ..FromZeros::new_zeroed()
         };
-        host.ioctl_buf(iommufd, IOMMU_IOAS_ALLOC, alloc.as_mut_bytes())
+        self.host
+            .ioctl_buf(self.iommufd, IOMMU_IOAS_ALLOC, alloc.as_mut_bytes())
             .map_err(call("IOMMU_IOAS_ALLOC"))?;
-        let device = host.open(cdev).map_err(call("open the device cdev"))?;
-        let steps = || -> Result<(), HostError> {
-            let mut bind = VfioDeviceBindIommufd {
-                argsz: size_of::<VfioDeviceBindIommufd>() as u32,
-                iommufd: iommufd.0,
-                ..FromZeros::new_zeroed()
-            };
-            host.ioctl_buf(device, VFIO_DEVICE_BIND_IOMMUFD, bind.as_mut_bytes())
-                .map_err(call("VFIO_DEVICE_BIND_IOMMUFD"))?;
-            let mut attach = VfioDeviceAttachIommufdPt {
-                argsz: size_of::<VfioDeviceAttachIommufdPt>() as u32,
-                pt_id: alloc.out_ioas_id,
-                ..FromZeros::new_zeroed()
-            };
-            host.ioctl_buf(device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach.as_mut_bytes())
-                .map_err(call("VFIO_DEVICE_ATTACH_IOMMUFD_PT"))?;
-            Ok(())
+        let ioas = alloc.out_ioas_id;
+        let mut attach = VfioDeviceAttachIommufdPt {
+            argsz: size_of::<VfioDeviceAttachIommufdPt>() as u32,
+            pt_id: ioas,
+            ..FromZeros::new_zeroed()
         };
-        match steps() {
-            Ok(()) => Ok((alloc.out_ioas_id, device)),
-            Err(e) => {
-                let _ = host.close(device);
-                Err(e)
-            }
+        if let Err(errno) =
+            self.host
+                .ioctl_buf(self.device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach.as_mut_bytes())
+        {
+            let _ = self.destroy(ioas);
+            return Err(call("VFIO_DEVICE_ATTACH_IOMMUFD_PT")(errno));
         }
+        Ok(ioas)
+    }
+
+    /// Undoes [`attach_ioas`](Self::attach_ioas): detaches the device (blocked DMA), unmaps all of
+    /// `ioas` (`IOMMU_IOAS_UNMAP` of `iova == 0, length == U64_MAX`) and destroys it. Every step
+    /// is tried; the first failure is returned.
+    pub(crate) fn release_ioas(&self, ioas: u32) -> Result<(), HostError> {
+        let mut detach = VfioDeviceDetachIommufdPt {
+            argsz: size_of::<VfioDeviceDetachIommufdPt>() as u32,
+            ..FromZeros::new_zeroed()
+        };
+        let detached = self
+            .host
+            .ioctl_buf(self.device, VFIO_DEVICE_DETACH_IOMMUFD_PT, detach.as_mut_bytes())
+            .map(drop)
+            .map_err(call("VFIO_DEVICE_DETACH_IOMMUFD_PT"));
+        let unmapped = self.unmap_raw(ioas, 0, u64::MAX);
+        let destroyed = self.destroy(ioas);
+        detached.and(unmapped).and(destroyed)
+    }
+
+    /// `IOMMU_DESTROY` of `id`.
+    fn destroy(&self, id: u32) -> Result<(), HostError> {
+        let mut destroy = IommuDestroy {
+            size: size_of::<IommuDestroy>() as u32,
+            id,
+        };
+        self.host
+            .ioctl_buf(self.iommufd, IOMMU_DESTROY, destroy.as_mut_bytes())
+            .map(drop)
+            .map_err(call("IOMMU_DESTROY"))
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` with `DATA_NONE | ACTION_TRIGGER` and `count` 0 on `index`: "the
+    /// index can be disabled as a whole", releasing its eventfds.
+    pub(crate) fn disable_irqs(&self, index: u32) -> Result<(), HostError> {
+        let mut set = VfioIrqSet {
+            argsz: size_of::<VfioIrqSet>() as u32,
+            flags: VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+            index,
+            start: 0,
+            count: 0,
+        };
+        self.set_irqs(set.as_mut_bytes())
     }
 
     /// `VFIO_DEVICE_GET_INFO`.
@@ -233,10 +290,11 @@ impl HostDevice {
             .map_err(call("mmap of a region"))
     }
 
-    /// `IOMMU_IOAS_MAP_FILE` of `range.len()` bytes of `fd` at `offset`, at the fixed IOVA
+    /// `IOMMU_IOAS_MAP_FILE` into `ioas` of `range.len()` bytes of `fd` at `offset`, at the fixed IOVA
     /// `range.start()`. `fd` is a descriptor of this process: the host takes its own reference.
     pub(crate) fn map_file(
         &self,
+        ioas: u32,
         fd: BorrowedFd<'_>,
         offset: u64,
         range: IovaRange,
@@ -252,7 +310,7 @@ impl HostDevice {
         let mut map = IommuIoasMapFile {
             size: size_of::<IommuIoasMapFile>() as u32,
             flags,
-            ioas_id: self.ioas,
+            ioas_id: ioas,
             fd: fd.as_raw_fd(),
             start: offset,
             length: range.len().unwrap_or(u64::MAX),
@@ -264,13 +322,17 @@ impl HostDevice {
             .map_err(call("IOMMU_IOAS_MAP_FILE"))
     }
 
-    /// `IOMMU_IOAS_UNMAP` of `range` (exactly one earlier map).
-    pub(crate) fn unmap(&self, range: IovaRange) -> Result<(), HostError> {
+    /// `IOMMU_IOAS_UNMAP` of `range` (exactly one earlier map) from `ioas`.
+    pub(crate) fn unmap(&self, ioas: u32, range: IovaRange) -> Result<(), HostError> {
+        self.unmap_raw(ioas, range.start().raw(), range.len().unwrap_or(u64::MAX))
+    }
+
+    fn unmap_raw(&self, ioas: u32, iova: u64, length: u64) -> Result<(), HostError> {
         let mut unmap = IommuIoasUnmap {
             size: size_of::<IommuIoasUnmap>() as u32,
-            ioas_id: self.ioas,
-            iova: range.start().raw(),
-            length: range.len().unwrap_or(u64::MAX),
+            ioas_id: ioas,
+            iova,
+            length,
         };
         self.host
             .ioctl_buf(self.iommufd, IOMMU_IOAS_UNMAP, unmap.as_mut_bytes())

@@ -3,15 +3,17 @@
 //!
 //! [`Server::serve`] accepts a client, serves it until it disconnects, and accepts the next ("A
 //! server can serve: 1) one or more clients [...]"; this one serves them in turn, as libvfio-user
-//! does). Each connection opens the device anew through the host's cdev path (see
-//! the `device` module) and closes it when the client goes. On a client disconnection the
-//! spec asks that "all client memory regions are unmapped and cleaned up (including closing any
-//! passed file descriptors)", "all IRQ file descriptors passed from the old client are closed",
-//! and "the device state should otherwise be retained": the first two follow from closing the
-//! connection's files (the IOAS goes with the iommufd, the eventfds with the device's last close);
-//! the third does not hold here — the device's last close resets it, as Linux's vfio-pci resets a
-//! function on release and as libvfio-user calls its device reset callback with
-//! `VFU_RESET_LOST_CONN`.
+//! does). The server opens the device once, through the host's cdev path (see the `device`
+//! module), and holds it for its whole life; each connection gets an IOAS of its own, the device
+//! attached to it. On a client disconnection the spec asks that "all client memory regions are
+//! unmapped and cleaned up (including closing any passed file descriptors)", "all IRQ file
+//! descriptors passed from the old client are closed", and "the device state should otherwise be
+//! retained": the device is detached from the connection's IOAS, which is emptied and destroyed
+//! (every mapping and pin goes; the device's DMA faults until the next client maps memory), every
+//! IRQ index the client enabled is disabled (the host releases its eventfds), and the device is
+//! not closed, so not reset — its registers and config space are as the client left them.
+//! `VFIO_USER_DEVICE_RESET` still resets it; dropping the [`Server`] closes it (the last close
+//! resets it, as Linux's vfio-pci does on release).
 //!
 //! [`StopHandle::stop`] ends [`Server::serve`] (and a session in progress, which is cleaned up as
 //! on a disconnection) from any thread; it is one `write(2)` to an eventfd, so a signal handler
@@ -27,9 +29,10 @@ pub use session::{CommandError, Disconnect};
 use crate::log::{Level, Logger, log};
 use crate::proto::version::ServerLimits;
 use crate::transport::{self, TransportError};
+use parking_lot::Mutex;
 use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
 use rustix::io::Errno;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
@@ -78,9 +81,12 @@ pub enum ServerError {
     /// Waiting for or accepting a connection failed.
     #[error("accepting a connection")]
     Accept(#[source] std::io::Error),
-    /// Opening the device for a connection failed.
+    /// Opening the device, or giving a connection its IOAS, failed.
     #[error("opening the device")]
     Open(#[source] HostError),
+    /// [`Server::serve_connection`] while another connection is being served.
+    #[error("another connection is being served")]
+    Busy,
     /// The connection's socket failed (not the client closing it).
     #[error("the connection's socket")]
     Socket(#[source] TransportError),
@@ -117,22 +123,27 @@ pub struct Server {
     host: Arc<Host>,
     options: ServerOptions,
     cdev: String,
+    /// The device, open for the server's life; locked by the connection being served.
+    dev: Mutex<device::HostDevice>,
     log: Logger,
     stop: StopHandle,
 }
 
 impl Server {
-    /// A server for the device at `options.device` of `host`: [`ServerError::NoDevice`] if the
-    /// host has no cdev for it.
+    /// A server for the device at `options.device` of `host`, which it opens and binds to an
+    /// iommufd of its own until dropped: [`ServerError::NoDevice`] if the host has no cdev for it,
+    /// [`ServerError::Open`] if the device cannot be opened (it is open elsewhere, say).
     pub fn new(host: Arc<Host>, options: ServerOptions) -> Result<Server, ServerError> {
         let cdev = host
             .vfio_paths(options.device)
             .and_then(|(_, cdev)| cdev)
             .ok_or(ServerError::NoDevice(options.device))?;
+        let dev = device::HostDevice::open(Arc::clone(&host), &cdev).map_err(ServerError::Open)?;
         Ok(Server {
             host,
             options,
             cdev,
+            dev: Mutex::new(dev),
             log: Logger::new(options.log_level.unwrap_or_else(Level::from_env)),
             stop: StopHandle::new()?,
         })
@@ -154,7 +165,7 @@ impl Server {
         &self.options
     }
 
-    /// The device cdev every connection opens.
+    /// The device cdev the server holds open.
     pub fn cdev(&self) -> &str {
         &self.cdev
     }
@@ -165,8 +176,8 @@ impl Server {
     }
 
     /// Serves the clients connecting to `listener`, one at a time, until stopped. A failure of one
-    /// connection (its socket, opening the device for it) is logged and the next client is
-    /// served; only a failing listener ends the loop with an error.
+    /// connection (its socket, attaching the device to an IOAS for it) is logged and the next
+    /// client is served; only a failing listener ends the loop with an error.
     pub fn serve(&self, listener: &UnixListener) -> Result<(), ServerError> {
         log!(
             self.log,
@@ -217,17 +228,20 @@ impl Server {
     }
 
     /// Serves the client at the other end of `stream` until the connection ends; the device is
-    /// opened for it and closed after it.
+    /// attached to a new IOAS for it, and after it the IOAS is destroyed and the IRQs it enabled
+    /// are disabled, the device's state otherwise kept. [`ServerError::Busy`] while another
+    /// connection is being served.
     pub fn serve_connection(&self, stream: &UnixStream) -> Result<Disconnect, ServerError> {
         if self.stop.is_stopped() {
             return Ok(Disconnect::Stopped);
         }
-        let dev = device::HostDevice::open(Arc::clone(&self.host), &self.cdev).map_err(ServerError::Open)?;
+        let dev = self.dev.try_lock().ok_or(ServerError::Busy)?;
         let info = dev.info().map_err(ServerError::Open)?;
+        let ioas = dev.attach_ioas().map_err(ServerError::Open)?;
         log!(
             self.log,
             Level::Info,
-            "client connected: device {} open ({} regions, {} IRQ indexes)",
+            "client connected: device {} attached to IOAS {ioas} ({} regions, {} IRQ indexes)",
             self.options.device,
             info.num_regions,
             info.num_irqs
@@ -243,24 +257,26 @@ impl Server {
                 // Any power of two from 4 KiB: an IOAS maps at 4 KiB granularity.
                 pgsizes: !0xfff,
             },
-            dev,
+            dev: &dev,
+            ioas,
             flags: info.flags,
             num_regions: info.num_regions,
             num_irqs: info.num_irqs,
             negotiated: None,
             maps: BTreeMap::new(),
+            irqs: BTreeSet::new(),
         };
         let end = session.run();
-        let regions = session.maps.len();
-        // Dropping the session closes the device and the iommufd: every DMA region and eventfd
-        // of the client goes.
+        let (regions, irqs) = (session.maps.len(), session.irqs.len());
+        // Dropping the session destroys the IOAS and disables the IRQs: every DMA region and
+        // eventfd of the client goes, the device stays open.
         drop(session);
         match end {
             Ok(how) => {
                 log!(
                     self.log,
                     Level::Info,
-                    "client gone ({how:?}): {regions} DMA regions unmapped, device closed"
+                    "client gone ({how:?}): {regions} DMA regions unmapped, {irqs} IRQ indexes disabled, device state kept"
                 );
                 Ok(how)
             }

@@ -1,4 +1,4 @@
-//! One client connection: the handshake, then each command against the connection's
+//! One client connection: the handshake, then each command against the server's
 //! [`HostDevice`], until the client goes.
 //!
 //! "The server will process commands in the order they are received." Each command gets a reply
@@ -26,11 +26,11 @@ use crate::proto::version::{Negotiated, ServerLimits, Version, negotiate};
 use crate::proto::{Command, Header, ProtoError};
 use crate::transport::{Limits, Message, TransportError, recv_message, send_message};
 use rustix::io::Errno;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use uvfio_abi::vfio::{
-    VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ,
-    VFIO_REGION_INFO_FLAG_WRITE,
+    VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_REGION_INFO_FLAG_MMAP,
+    VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
 use uvfio_types::IovaRange;
 use uvfio_vfio::device::VFIO_PCI_OFFSET_SHIFT;
@@ -145,7 +145,10 @@ pub(crate) struct Session<'a> {
     pub(crate) stop: BorrowedFd<'a>,
     pub(crate) log: Logger,
     pub(crate) limits: ServerLimits,
-    pub(crate) dev: HostDevice,
+    /// The server's device, attached to [`ioas`](Self::ioas) while the session lasts.
+    pub(crate) dev: &'a HostDevice,
+    /// The connection's IOAS: the client's DMA regions are mapped in it.
+    pub(crate) ioas: u32,
     /// `flags`, `num_regions`, `num_irqs` of the device.
     pub(crate) flags: u32,
     pub(crate) num_regions: u32,
@@ -153,6 +156,38 @@ pub(crate) struct Session<'a> {
     pub(crate) negotiated: Option<Negotiated>,
     /// Mapped DMA regions by first address.
     pub(crate) maps: BTreeMap<u64, IovaRange>,
+    /// IRQ indexes the client set triggers on (and did not disable as a whole since).
+    pub(crate) irqs: BTreeSet<u32>,
+}
+
+impl Drop for Session<'_> {
+    /// The spec's cleanup on a client disconnection: "all client memory regions are unmapped and
+    /// cleaned up" (the device is detached from the connection's IOAS, which is emptied and
+    /// destroyed, dropping every mapping and pin), "all IRQ file descriptors passed from the old
+    /// client are closed" (each index the client enabled is disabled as a whole, and the host
+    /// drops its references to the eventfds), and "the device state should otherwise be
+    /// retained": the device stays open, so nothing resets it.
+    fn drop(&mut self) {
+        for &index in &self.irqs {
+            if let Err(e) = self.dev.disable_irqs(index) {
+                log!(
+                    self.log,
+                    Level::Debug,
+                    "disabling IRQ index {index}: {e} ({:?})",
+                    e.errno()
+                );
+            }
+        }
+        if let Err(e) = self.dev.release_ioas(self.ioas) {
+            log!(
+                self.log,
+                Level::Error,
+                "releasing IOAS {}: {e} ({:?})",
+                self.ioas,
+                e.errno()
+            );
+        }
+    }
 }
 
 /// A successful command's reply.
@@ -448,7 +483,8 @@ impl Session<'_> {
         let Some(fd) = fds.first() else {
             return Err(CommandError::NoFd(map.range));
         };
-        self.dev.map_file(fd.as_fd(), map.offset, map.range, map.access)?;
+        self.dev
+            .map_file(self.ioas, fd.as_fd(), map.offset, map.range, map.access)?;
         log!(
             self.log,
             Level::Debug,
@@ -471,12 +507,12 @@ impl Session<'_> {
                 }
                 // "the server must release all references to that DMA region before replying":
                 // IOAS_UNMAP returns once no device access can reach the pages any more.
-                self.dev.unmap(range)?;
+                self.dev.unmap(self.ioas, range)?;
                 self.maps.remove(&range.start().raw());
             }
             UnmapTarget::All => {
                 while let Some((&start, &range)) = self.maps.first_key_value() {
-                    self.dev.unmap(range)?;
+                    self.dev.unmap(self.ioas, range)?;
                     self.maps.remove(&start);
                 }
             }
@@ -567,6 +603,14 @@ impl Session<'_> {
         let raw: Vec<i32> = fds.iter().map(AsRawFd::as_raw_fd).collect();
         let mut bytes = s.to_vfio(&raw);
         self.dev.set_irqs(&mut bytes)?;
+        if s.action == VFIO_IRQ_SET_ACTION_TRIGGER {
+            // DATA_NONE | ACTION_TRIGGER with count 0 disables the index as a whole.
+            if s.count == 0 && matches!(s.data, IrqData::None) {
+                self.irqs.remove(&s.index);
+            } else {
+                self.irqs.insert(s.index);
+            }
+        }
         if let IrqData::Eventfds { assign } = s.data {
             log!(
                 self.log,
