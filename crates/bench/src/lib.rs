@@ -16,6 +16,10 @@
 //! - [`uapi_map`]: `IOMMU_IOAS_MAP` + `IOMMU_IOAS_UNMAP` (mock domain attached) and type1v2
 //!   `VFIO_IOMMU_MAP_DMA` + `VFIO_IOMMU_UNMAP_DMA` of 1 GiB through the full ioctl path, in each
 //!   page size, against the direct page-table map + unmap of [`map_unmap`] in the same run;
+//! - [`vfio_user_rows`]: uvfio's vfio-user server and client — a 4-byte `REGION_READ` round trip
+//!   against a raw Unix-socket ping-pong of the same bytes and against rust-vmm `vfio_user` 0.1.7's
+//!   server; 64 KiB moved by the edu's DMA engine into a `DMA_MAP`ped memfd against `memcpy`;
+//!   `DMA_MAP` with a descriptor + `DMA_UNMAP` against raw `sendmsg` with a descriptor;
 //! - [`scaling`]: translation throughput on 2 threads against 1.
 //!
 //! Why the peer runs in the same run: an absolute time says more about the machine (its clock, its
@@ -31,6 +35,7 @@ pub mod map_unmap;
 pub mod scaling;
 mod sys;
 pub mod uapi_map;
+pub mod vfio_user_rows;
 pub mod vm_memory_peer;
 pub mod walk;
 
@@ -47,6 +52,7 @@ pub fn all_specs() -> Vec<RowSpec> {
         walk::specs(),
         map_unmap::specs(),
         uapi_map::specs(),
+        vfio_user_rows::specs(),
         scaling::specs(),
     ]
     .concat()
@@ -137,6 +143,18 @@ pub enum BenchError {
     /// The set-up of a row is inconsistent.
     #[error("benchmark set-up: {0}")]
     Setup(&'static str),
+    /// uvfio's vfio-user client failed.
+    #[error("vfio-user client")]
+    VfioUser(#[source] Box<uvfio_vfio_user::ClientError>),
+    /// uvfio's vfio-user server could not be set up.
+    #[error("vfio-user server")]
+    VfioUserServer(#[source] Box<uvfio_vfio_user::ServerError>),
+    /// rust-vmm's `vfio_user` failed.
+    #[error("rust-vmm vfio_user")]
+    RustVmm(#[source] Box<vfio_user::Error>),
+    /// Socket I/O of a peer or of the set-up failed.
+    #[error("socket I/O")]
+    Io(#[source] std::io::Error),
     /// A row could not be written as JSON.
     #[error("could not encode a row as JSON")]
     Json(#[source] serde_json::Error),
