@@ -281,6 +281,16 @@ impl Host {
         ))
     }
 
+    /// The DMA port the endpoint `bdf`'s device model uses now (through the domain of whatever
+    /// binding has the device; blocked while nobody has it), if the endpoint has VFIO nodes: the
+    /// device's own data path, for measuring it or for a device model living outside the host.
+    pub fn device_dma_port(&self, bdf: Bdf) -> Option<uvfio_iommu::DmaPort> {
+        self.vfio
+            .dma
+            .get(&bdf)
+            .map(|d| uvfio_devices::DmaSource::port(&**d))
+    }
+
     /// The IOMMU fault records of the endpoint `bdf` since the last call, from the domain its
     /// DMA goes through now (what Linux prints as "DMAR: [DMA Write] Request device [...] fault
     /// addr ...").
