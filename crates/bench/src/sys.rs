@@ -326,3 +326,56 @@ mod tests {
         region.munlock().unwrap();
     }
 }
+
+/// A shared mapping of a file (a vfio-user client's memfd), written with plain copies: the limit
+/// for writing that very memory.
+///
+/// Invariant: `ptr .. ptr + len` is a live shared mapping made by [`FileMap::new`], owned by this
+/// value alone; no Rust reference into it is ever handed out.
+#[derive(Debug)]
+pub(crate) struct FileMap {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory, valid from any thread for the value's life.
+unsafe impl Send for FileMap {}
+
+impl FileMap {
+    /// Maps the first `len` bytes of `fd`, shared, read-write.
+    pub(crate) fn new(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> Result<Self, BenchError> {
+        // SAFETY: a fresh shared mapping of a file at an address of the kernel's choosing aliases
+        // no Rust object.
+        let raw = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(|errno| BenchError::Sys { call: "mmap", errno })?;
+        let ptr = NonNull::new(raw).ok_or(BenchError::Sys {
+            call: "mmap",
+            errno: rustix::io::Errno::NOMEM,
+        })?;
+        Ok(FileMap { ptr, len })
+    }
+
+    /// Copies `data` to the start of the mapping (at most its length).
+    pub(crate) fn copy_in(&self, data: &[u8]) {
+        let n = data.len().min(self.len);
+        // SAFETY: `n` bytes fit in the live mapping (type invariant and the `min`); the source is a
+        // distinct Rust slice, so the two do not overlap; byte copies need no alignment.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().cast::<u8>(), n) };
+    }
+}
+
+impl Drop for FileMap {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours alone and no reference into it exists (type invariant).
+        let _unmapped: rustix::io::Result<()> = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
