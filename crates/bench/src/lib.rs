@@ -35,6 +35,7 @@ pub mod map_unmap;
 pub mod scaling;
 mod sys;
 pub mod uapi_map;
+pub mod vfio_user_peers;
 pub mod vfio_user_rows;
 pub mod vm_memory_peer;
 pub mod walk;
