@@ -6,6 +6,10 @@
 #   scripts/e2e/qemu-guest.sh --check-qemu  # no device: checks the infrastructure (expects NO-DEVICE)
 #   scripts/e2e/qemu-guest.sh --qemu-edu    # QEMU's own emulated edu instead of vfio-user (expects PASS):
 #                                           # checks the guest program against the reference device
+#   scripts/e2e/qemu-guest.sh --private-ram # vfio-user with guest RAM that has no file descriptor:
+#                                           # QEMU maps it without one, and every device DMA becomes
+#                                           # VFIO_USER_DMA_READ / _WRITE (expects PASS, and checks
+#                                           # the server's log shows that path)
 #
 # Runs scripts/e2e/setup.sh first (idempotent; root on its first run). The guest program
 # (scripts/e2e/guest) prints PASS/FAIL lines and "E2E-RESULT: ..." on the serial console.
@@ -29,8 +33,10 @@ qemu_timeout=${UVFIO_E2E_TIMEOUT:-120}
 keep_log=${UVFIO_E2E_LOG:-$cache/last-console.log}
 
 mode=vfio-user
+private_ram=no
 for arg in "$@"; do
     case $arg in
+        --private-ram) private_ram=yes ;;
         --check-qemu) mode="check-qemu" ;;
         --qemu-edu) mode="qemu-edu" ;;
         -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -71,7 +77,8 @@ trap 'exit 130' INT TERM
 
 result() { # result PASS|FAIL message
     echo
-    echo "==== uvfio e2e ($mode): $1 — $2"
+    label=$mode; [[ $private_ram == yes ]] && label+=", private RAM"
+    echo "==== uvfio e2e ($label): $1 — $2"
     if [[ $1 == PASS ]]; then echo "e2e: 1 passed, 0 failed"; exit 0; else echo "e2e: 0 passed, 1 failed"; exit 1; fi
 }
 
@@ -81,12 +88,14 @@ qemu=$cache/bin/qemu
 kernel=$cache/kernel/vmlinuz
 initrd=$cache/initramfs.cpio.gz
 
-# The guest's RAM is a shared memfd so that a vfio-user server can map it; 256 MiB keeps every page
-# below the edu's 28-bit DMA limit.
+# The guest's RAM is a shared memfd so that a vfio-user server can map it (or, with --private-ram,
+# anonymous memory QEMU keeps to itself); 256 MiB keeps every page below the edu's 28-bit DMA limit.
+ram_backend=memory-backend-memfd,id=mem,size=256M,share=on
+[[ $private_ram == yes ]] && ram_backend=memory-backend-ram,id=mem,size=256M
 # shellcheck disable=SC2054 # the commas are QEMU's
 args=(
     -accel tcg -machine pc,memory-backend=mem -m 256M -smp 1
-    -object memory-backend-memfd,id=mem,size=256M,share=on
+    -object "$ram_backend"
     -nodefaults -nographic -serial stdio -no-reboot
     -kernel "$kernel" -initrd "$initrd"
     -append 'console=ttyS0 quiet panic=-1'
@@ -104,7 +113,8 @@ case $mode in
             serve=$UVFIO_SERVE
         fi
         say "server: $serve (SOCK=$SOCK)"
-        (cd "$repo" && exec bash -c "exec $serve") >"$tmp/server.log" 2>&1 </dev/null &
+        # Debug logging shows each DMA map with or without a descriptor (checked below).
+        (cd "$repo" && UVFIO_LOG=${UVFIO_LOG:-debug} exec bash -c "exec $serve") >"$tmp/server.log" 2>&1 </dev/null &
         server_pid=$!
         for _ in $(seq 300); do
             [[ -S $SOCK ]] && break
@@ -148,6 +158,12 @@ if [[ $mode == vfio-user ]]; then
     cp "$tmp/server.log" "${keep_log%.log}-server.log"
     echo "---- server log (tail; all in ${keep_log%.log}-server.log)"
     tail -n 20 "$tmp/server.log"
+    with_fd=$(grep -c 'DMA map .* from offset' "$tmp/server.log" || true)
+    without_fd=$(grep -c 'DMA map .* without a descriptor' "$tmp/server.log" || true)
+    server_note+="; DMA maps: $with_fd with a descriptor, $without_fd without"
+    if [[ $private_ram == yes ]] && (( without_fd == 0 )); then
+        result FAIL "--private-ram: the server's log shows no DMA map without a descriptor$server_note"
+    fi
 fi
 
 got=$(sed -n 's/^.*E2E-RESULT: \([A-Z-]*\).*$/\1/p' "$keep_log" | tail -n 1)

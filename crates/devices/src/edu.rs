@@ -353,13 +353,12 @@ impl Shared {
         }
         let count = dma.count as usize;
         let ram = Iova::new((if to_ram { dma.dst } else { dma.src }) & self.dma_mask);
-        let port = self.dma.port();
         if to_ram {
             let bytes = self.state.lock().buf[at..at + count].to_vec();
-            port.write(ram, &bytes).is_ok()
+            self.dma.write(ram, &bytes).is_ok()
         } else {
             let mut bytes = vec![0u8; count];
-            if port.read(ram, &mut bytes).is_err() {
+            if self.dma.read(ram, &mut bytes).is_err() {
                 return false;
             }
             self.state.lock().buf[at..at + count].copy_from_slice(&bytes);

@@ -7,7 +7,8 @@
 //!
 //! A device sees the rest of the machine through two small traits: [`DmaSource`], the port its DMA
 //! goes through now (the IOMMU domain its driver attached it to, a blocked one while it has none,
-//! an identity one in no-IOMMU mode), and [`EduBus`], its PCI function's interrupt and
+//! an identity one in no-IOMMU mode) and any remote memory a vfio-user client keeps to itself
+//! ([`dma`]), and [`EduBus`], its PCI function's interrupt and
 //! bus-master state. The host implements both; tests implement them over a domain of their own.
 //!
 //! [`VfioPci`] serves any such PCI device through VFIO the way Linux's vfio-pci serves a physical
@@ -19,6 +20,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod dma;
 pub mod edu;
 pub mod edu_pci;
 pub mod vfio_pci;
@@ -27,14 +29,7 @@ pub use edu::Edu;
 pub use edu_pci::{EDU_DEVICE, EDU_VENDOR, EduPci, edu_function, edu_vfio};
 pub use vfio_pci::{PciDevice, VfioPci};
 
-use uvfio_iommu::DmaPort;
-
-/// Where a device's DMA goes: the port of the domain its requester id is attached to now.
-pub trait DmaSource: Send + Sync + std::fmt::Debug {
-    /// The port for one transfer (fetch it again for the next: attaching, replacing or detaching
-    /// the device changes the domain).
-    fn port(&self) -> DmaPort;
-}
+pub use dma::{DmaError, DmaSource, Piece, RemoteDma, read_split, split_transfer, write_split};
 
 /// What a device needs of its PCI function to raise interrupts and issue DMA.
 pub trait EduBus: Send + Sync + std::fmt::Debug {

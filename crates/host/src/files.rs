@@ -24,7 +24,7 @@ mod dma;
 mod procfs;
 mod vfio;
 
-pub use dma::EndpointDma;
+pub use dma::{DmaPath, EndpointDma};
 pub use procfs::{PROC_PAGEMAP, PROC_TAINTED, TAINT_USER};
 pub use vfio::{ModelFactory, ModelSource, device_name};
 

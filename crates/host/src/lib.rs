@@ -31,7 +31,7 @@ pub use files::{
     DEV_IOMMU, DEV_VFIO_CONTAINER, DEV_VFIO_DEVICES_DIR, DEV_VFIO_DIR, FIRST_FD, Host, HostFd, HostOptions,
     PROC_PAGEMAP, PROC_TAINTED, TAINT_USER, device_name,
 };
-pub use files::{EndpointDma, ModelFactory, ModelSource};
+pub use files::{DmaPath, EndpointDma, ModelFactory, ModelSource};
 pub use sys::ProcessMemory;
 
 pub use topology::{

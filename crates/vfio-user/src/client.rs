@@ -5,12 +5,18 @@
 //! sender": they count up from 1 here); an error reply becomes [`ClientError::Remote`] with its
 //! errno. [`Client::send_raw`] and [`Client::recv`] send and receive whatever bytes a test wants,
 //! for the malformed messages of the hostile-client tests.
+//!
+//! A client that maps memory without a file descriptor gives the client its [`DmaMemory`]
+//! ([`Client::set_dma_memory`]): the server's `VFIO_USER_DMA_READ` / `VFIO_USER_DMA_WRITE` requests
+//! that arrive while a call waits for its reply are answered from it, as QEMU's proxy answers them
+//! from guest memory, and [`Client::serve_requests`] answers those that come while the client is
+//! otherwise idle (waiting for an interrupt, say).
 
 use crate::proto::device::{RegionInfo, SetIrqs, encode_query};
-use crate::proto::dma::{DmaMap, DmaUnmap, UnmapTarget};
+use crate::proto::dma::{DmaData, DmaMap, DmaRead, DmaUnmap, UnmapTarget};
 use crate::proto::region::RegionAccess;
 use crate::proto::version::{Capabilities, Version};
-use crate::proto::{Command, Header, ProtoError};
+use crate::proto::{Command, Header, MessageType, ProtoError};
 use crate::transport::{Limits, TransportError, recv_message, send_message};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
@@ -20,9 +26,10 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uvfio_abi::vfio::{VfioIrqInfo, VfioRegionInfo};
 use uvfio_abi::vfio_user::VfioUserDeviceInfo;
+use uvfio_types::Iova;
 use zerocopy::FromBytes;
 
 /// Errors of the client.
@@ -83,12 +90,27 @@ pub struct Reply {
     pub fds: Vec<OwnedFd>,
 }
 
+/// The client's memory behind its DMA regions without a file descriptor: what the server's
+/// `VFIO_USER_DMA_READ` and `VFIO_USER_DMA_WRITE` requests read and write. An error is the errno
+/// of the error reply.
+pub trait DmaMemory: Send + std::fmt::Debug {
+    /// Reads `buf.len()` bytes at `addr`.
+    fn read(&self, addr: Iova, buf: &mut [u8]) -> Result<(), Errno>;
+    /// Writes `data` at `addr`.
+    fn write(&self, addr: Iova, data: &[u8]) -> Result<(), Errno>;
+}
+
+/// The most bytes one server request may move (the recv limit below).
+const MAX_REQUEST: u64 = 64 << 20;
+
 /// A connection to a vfio-user server.
 #[derive(Debug)]
 pub struct Client {
     sock: UnixStream,
     next_id: u16,
     timeout: Duration,
+    memory: Option<Box<dyn DmaMemory>>,
+    requests: u64,
 }
 
 impl Client {
@@ -105,7 +127,19 @@ impl Client {
             sock,
             next_id: 1,
             timeout: Duration::from_secs(10),
+            memory: None,
+            requests: 0,
         }
+    }
+
+    /// Sets the memory the server's DMA requests reach (`None`: they get `EINVAL`).
+    pub fn set_dma_memory(&mut self, memory: Option<Box<dyn DmaMemory>>) {
+        self.memory = memory;
+    }
+
+    /// How many server requests this client has answered.
+    pub fn requests_answered(&self) -> u64 {
+        self.requests
     }
 
     /// Sets how long a reply is awaited.
@@ -198,7 +232,8 @@ impl Client {
         })
     }
 
-    /// Sends `cmd` and returns its (successful) reply.
+    /// Sends `cmd` and returns its (successful) reply; server requests that come first are
+    /// answered.
     pub fn call(
         &mut self,
         cmd: Command,
@@ -206,7 +241,13 @@ impl Client {
         fds: &[BorrowedFd<'_>],
     ) -> Result<Reply, ClientError> {
         let id = self.send(cmd, payload, fds, false)?;
-        let reply = self.recv()?;
+        let reply = loop {
+            let msg = self.recv()?;
+            if msg.header.message_type() != MessageType::Command {
+                break msg;
+            }
+            self.answer(&msg)?;
+        };
         if reply.header.msg_id != id || reply.header.cmd != cmd.raw() {
             return Err(ClientError::Mismatch {
                 id,
@@ -222,6 +263,84 @@ impl Client {
             });
         }
         Ok(reply)
+    }
+
+    /// Answers the server's requests for `wait`: how many it answered. A reply here (nothing is
+    /// awaited) is [`ClientError::Mismatch`].
+    pub fn serve_requests(&mut self, wait: Duration) -> Result<usize, ClientError> {
+        let deadline = Instant::now() + wait;
+        let saved = self.timeout;
+        let mut answered = 0;
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Ok(answered);
+            }
+            self.timeout = left;
+            match self.recv() {
+                Ok(msg) if msg.header.message_type() == MessageType::Command => match self.answer(&msg) {
+                    Ok(()) => answered += 1,
+                    Err(e) => break Err(e),
+                },
+                Ok(msg) => {
+                    break Err(ClientError::Mismatch {
+                        id: 0,
+                        cmd: Command::Version,
+                        got_id: msg.header.msg_id,
+                        got_cmd: msg.header.cmd,
+                    });
+                }
+                Err(ClientError::Timeout(_)) => break Ok(answered),
+                Err(e) => break Err(e),
+            }
+        };
+        self.timeout = saved;
+        result
+    }
+
+    /// Answers one request of the server: `VFIO_USER_DMA_READ` / `_WRITE` from the
+    /// [`DmaMemory`]; anything else, a malformed request or a failing access gets an error reply.
+    fn answer(&mut self, msg: &Reply) -> Result<(), ClientError> {
+        let h = &msg.header;
+        if h.no_reply() {
+            // Every server request needs its reply; one that asks for none is malformed, and
+            // answering it would break the stream's pairing: it is dropped.
+            return Ok(());
+        }
+        let result = match Command::from_raw(h.cmd) {
+            _ if h.is_error() => Err(Errno::INVAL),
+            Some(Command::DmaRead) => self.answer_read(&msg.payload),
+            Some(Command::DmaWrite) => self.answer_write(&msg.payload),
+            _ => Err(Errno::INVAL),
+        };
+        self.requests += 1;
+        let sent = match result {
+            Ok(payload) => match h.reply(payload.len()) {
+                Some(header) => send_message(self.sock.as_fd(), &header, &payload, &[], None),
+                None => send_message(self.sock.as_fd(), &h.error_reply(Errno::TOOBIG), &[], &[], None),
+            },
+            Err(errno) => send_message(self.sock.as_fd(), &h.error_reply(errno), &[], &[], None),
+        };
+        sent.map_err(ClientError::Transport)
+    }
+
+    fn answer_read(&self, payload: &[u8]) -> Result<Vec<u8>, Errno> {
+        let q = DmaRead::decode(payload, MAX_REQUEST).map_err(|e| e.errno())?;
+        let memory = self.memory.as_ref().ok_or(Errno::INVAL)?;
+        let mut data = vec![0u8; q.count as usize];
+        memory.read(q.addr, &mut data)?;
+        Ok(DmaData { addr: q.addr, data }.encode())
+    }
+
+    fn answer_write(&self, payload: &[u8]) -> Result<Vec<u8>, Errno> {
+        let w = DmaData::decode(payload, MAX_REQUEST).map_err(|e| e.errno())?;
+        let memory = self.memory.as_ref().ok_or(Errno::INVAL)?;
+        memory.write(w.addr, &w.data)?;
+        Ok(DmaRead {
+            addr: w.addr,
+            count: w.data.len() as u64,
+        }
+        .encode())
     }
 
     /// `VFIO_USER_VERSION` proposing 0.0 and `caps`: the server's reply.

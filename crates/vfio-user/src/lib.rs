@@ -26,15 +26,21 @@
 //!
 //! # DMA regions without a file descriptor
 //!
-//! The spec lets a client map memory it does not share ("the DMA region can be accessed by the
-//! server using `VFIO_USER_DMA_READ` and `VFIO_USER_DMA_WRITE` messages"). This server refuses such
-//! a map with `ENOTSUP`: the host's devices reach memory only through a `uvfio_iommu::DmaPort`, a
-//! concrete type that translates through the domain's page tables into host memory, with no hook
-//! that can supply or take the data of one access. The domain's fault handler may only map a page
-//! and retry (or abort), so forwarding would need bounce pages whose write-back the server cannot
-//! time: the edu signals completion through the client's eventfd directly, so the client could
-//! read its memory before the device's writes reached it. The protocol side of `DMA_READ` /
-//! `DMA_WRITE` is here ([`proto::dma`]) for a device model that calls the server for its DMA.
+//! "If no file descriptor is sent, the server must use `VFIO_USER_DMA_READ` and
+//! `VFIO_USER_DMA_WRITE` messages to access that region" — QEMU sends such maps for guest RAM that
+//! is not backed by a shareable file. No IOMMU page table can point at memory the server does not
+//! have, so these regions are not mapped into the IOAS: they become *windows* of the device's
+//! remote memory on the host ([`uvfio_host::Host::set_remote_dma`], `uvfio_devices::RemoteDma`).
+//! The device model's transfers are split at the windows' edges; the parts inside a window become
+//! requests to the client (at most its `max_data_xfer_size` each), sent on the connection by the
+//! device's own thread, which waits for each answer before it goes on — so a device that signals
+//! completion (edu's interrupt) does so only after the client has the data. The session's thread
+//! reads every message the client sends and hands each reply to the request waiting for it; a
+//! client that does not answer within [`ServerOptions::dma_timeout`] fails the transfer, and a
+//! disconnection fails it at once. A window's access flags are enforced (a device write into a
+//! read-only window sends nothing and fails); outside every window and every mapping, the IOMMU
+//! faults as before. This is the path libvfio-user's `vfu_sgl_read()` / `vfu_sgl_write()` take for
+//! a region without a descriptor.
 //!
 //! # Why hand-written
 //!

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{
-    BAR0, CONFIG, Harness, PAGE, eventfd, fds, memfd, pread, pwrite, qemu_caps, serial, wait_event,
+    BAR0, COMMAND_MASTER, COMMAND_MEMORY, CONFIG, Harness, PAGE, PCI_COMMAND, edu, edu_dma,
+    enable_bus_master, eventfd, fds, map, memfd, pread, pwrite, qemu_caps, range, serial, wait_event,
+    write64,
 };
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -14,72 +16,21 @@ use uvfio_abi::vfio::{
     VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS,
     VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
-use uvfio_devices::edu::{DMA_RUN, DMA_TO_RAM, EDU_BAR0_SIZE, EDU_DMA_START, EDU_ID, STATUS_COMPUTING, reg};
+use uvfio_devices::edu::{EDU_BAR0_SIZE, EDU_DMA_START, EDU_ID, STATUS_COMPUTING, reg};
 use uvfio_devices::{EDU_DEVICE, EDU_VENDOR};
 use uvfio_host::EDU_BDF;
-use uvfio_types::{Access, Iova, IovaRange};
+use uvfio_types::{Access, Iova};
 use uvfio_vfio_user::Client;
 use uvfio_vfio_user::proto::Command;
 use uvfio_vfio_user::proto::device::{IrqData, SetIrqs, encode_query};
-use uvfio_vfio_user::proto::dma::{DmaMap, UnmapTarget};
+use uvfio_vfio_user::proto::dma::UnmapTarget;
 use uvfio_vfio_user::proto::region::{MultiWrite, RegionAccess, encode_write_multi};
 use uvfio_vfio_user::proto::version::Capabilities;
 
-const PCI_COMMAND: u64 = 0x04;
-const COMMAND_MEMORY: u16 = 0x2;
-const COMMAND_MASTER: u16 = 0x4;
 /// Where the tests map their memfd in the device's address space.
 const IOVA: u64 = 0x10_0000;
 /// An address never mapped (below the edu's 28-bit DMA mask).
 const UNMAPPED: u64 = 0x0dea_d000;
-
-fn range(start: u64, len: u64) -> IovaRange {
-    IovaRange::from_start_len(Iova::new(start), len).expect("a range")
-}
-
-fn map(start: u64, len: u64, offset: u64) -> DmaMap {
-    DmaMap {
-        range: range(start, len),
-        offset,
-        access: Access::RW,
-        has_fd: true,
-    }
-}
-
-fn enable_bus_master(c: &mut Client) {
-    let cmd = c
-        .region_read(CONFIG, PCI_COMMAND, 2)
-        .expect("read the command register");
-    let cmd = u16::from_ne_bytes([cmd[0], cmd[1]]) | COMMAND_MEMORY | COMMAND_MASTER;
-    c.region_write(CONFIG, PCI_COMMAND, &cmd.to_ne_bytes())
-        .expect("write the command register");
-}
-
-/// A client after the handshake, with memory decode and bus mastering on (a BAR access with memory
-/// decode off is `EIO`, as vfio-pci answers it).
-fn edu(h: &Harness) -> Client {
-    let mut c = h.client();
-    enable_bus_master(&mut c);
-    c
-}
-
-fn write64(c: &mut Client, offset: u64, value: u64) {
-    c.region_write(BAR0, offset, &value.to_ne_bytes())
-        .expect("a 64-bit register write");
-}
-
-/// Runs one edu DMA of `count` bytes and waits for it to finish.
-fn edu_dma(c: &mut Client, src: u64, dst: u64, count: u64, to_ram: bool) {
-    write64(c, reg::DMA_SRC, src);
-    write64(c, reg::DMA_DST, dst);
-    write64(c, reg::DMA_COUNT, count);
-    write64(c, reg::DMA_CMD, DMA_RUN | if to_ram { DMA_TO_RAM } else { 0 });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while c.read32(BAR0, reg::DMA_CMD).expect("read DMA_CMD") as u64 & DMA_RUN != 0 {
-        assert!(Instant::now() < deadline, "the edu DMA did not finish");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 #[test]
 fn version_negotiation() {

@@ -17,7 +17,7 @@
 //! (`vfio_pci_core_register_device()`: one `struct vfio_device` whose group member and cdev both
 //! reach it), in no-IOMMU groups too.
 
-use super::dma::EndpointDma;
+use super::dma::{DmaPath, EndpointDma};
 use super::{Host, HostFile, Release};
 use crate::topology::{Bdf, FunctionKind, Topology};
 use rustix::io::Errno;
@@ -135,12 +135,12 @@ impl VfioNodes {
                 for &(bdf, rid) in endpoints.iter().filter(|(b, _)| g.members.contains(b)) {
                     let name = device_name(bdf);
                     let cdev_name = format!("vfio{}", nodes.cdevs.len());
-                    let dma = Arc::new(EndpointDma::Iommu {
+                    let dma = Arc::new(EndpointDma::new(DmaPath::Iommu {
                         group: Arc::clone(&group),
                         cdev: std::sync::OnceLock::new(),
                         rid,
                         blocked: uvfio_iommu::Domain::new_blocked(Arc::clone(iommu_unit.memory())),
-                    });
+                    }));
                     let cdev = match vfio_device(bdf, Arc::clone(&dma) as Arc<dyn DmaSource>) {
                         Some(vfio) => {
                             group.add_vfio_device(&name, GroupDevice::Iommu { rid }, Arc::clone(&vfio))?;
@@ -152,7 +152,7 @@ impl VfioNodes {
                         }
                     };
                     group.set_vfio_bound(&name, true)?;
-                    if let EndpointDma::Iommu { cdev: slot, .. } = &*dma {
+                    if let DmaPath::Iommu { cdev: slot, .. } = dma.path() {
                         let _ = slot.set(Arc::clone(&cdev));
                     }
                     nodes
@@ -168,7 +168,7 @@ impl VfioNodes {
                 let id = GroupId(u32::try_from(n).unwrap_or(u32::MAX));
                 let group = Group::new_noiommu(id, policy, Arc::clone(taint))?;
                 let noiommu = Arc::new(NoIommuDevice::new(Arc::clone(mem), rid));
-                let dma = Arc::new(EndpointDma::NoIommu(Arc::clone(&noiommu)));
+                let dma = Arc::new(EndpointDma::new(DmaPath::NoIommu(Arc::clone(&noiommu))));
                 let device = GroupDevice::NoIommu(noiommu);
                 let name = device_name(bdf);
                 nodes.by_address.insert(bdf, (group.node_name(), None));
@@ -289,6 +289,22 @@ impl Host {
             .dma
             .get(&bdf)
             .map(|d| uvfio_devices::DmaSource::port(&**d))
+    }
+
+    /// Installs (`Some`) or removes (`None`) remote memory for the endpoint `bdf`'s DMA: windows
+    /// of its address space whose data `remote` moves (a vfio-user client's DMA regions without a
+    /// file descriptor, served with `VFIO_USER_DMA_READ` / `VFIO_USER_DMA_WRITE`). Its device
+    /// model's transfers then go to `remote` inside the windows and through the IOMMU elsewhere.
+    /// The windows must not overlap IOMMU mappings of the device's domain: the caller (the server
+    /// holding the device) keeps the two apart. Returns what was installed before; `ENODEV` if
+    /// `bdf` has no VFIO nodes.
+    pub fn set_remote_dma(
+        &self,
+        bdf: Bdf,
+        remote: Option<Arc<dyn uvfio_devices::RemoteDma>>,
+    ) -> Result<Option<Arc<dyn uvfio_devices::RemoteDma>>, rustix::io::Errno> {
+        let dma = self.vfio.dma.get(&bdf).ok_or(rustix::io::Errno::NODEV)?;
+        Ok(dma.set_remote(remote))
     }
 
     /// The IOMMU fault records of the endpoint `bdf` since the last call, from the domain its

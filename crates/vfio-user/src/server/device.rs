@@ -107,6 +107,11 @@ impl HostDevice {
         }
     }
 
+    /// The host.
+    pub(crate) fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
     /// A new IOAS with the device attached to it (`IOMMU_IOAS_ALLOC`,
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT`, which replaces an attachment the device has): its id.
     pub(crate) fn attach_ioas(&self) -> Result<u32, HostError> {

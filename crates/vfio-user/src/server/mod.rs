@@ -21,9 +21,11 @@
 //! SIGTERM signal").
 
 mod device;
+mod link;
 mod session;
 
 pub use device::HostError;
+pub use link::RemoteDmaError;
 pub use session::{CommandError, Disconnect};
 
 use crate::log::{Level, Logger, log};
@@ -36,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
+use std::time::Duration;
 use uvfio_host::{Bdf, EDU_BDF, Host, HostOptions, embedded_host};
 
 /// How a [`Server`] is set up.
@@ -52,6 +55,10 @@ pub struct ServerOptions {
     pub max_dma_maps: u32,
     /// The log level; `None` reads `UVFIO_LOG`.
     pub log_level: Option<Level>,
+    /// How long the device waits for the client's answer to a `VFIO_USER_DMA_READ` /
+    /// `VFIO_USER_DMA_WRITE` (a transfer into a DMA region without a file descriptor) before the
+    /// transfer fails.
+    pub dma_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -62,6 +69,7 @@ impl Default for ServerOptions {
             max_data_xfer_size: 1 << 20,
             max_dma_maps: 65535,
             log_level: None,
+            dma_timeout: link::REMOTE_DMA_TIMEOUT,
         }
     }
 }
@@ -246,9 +254,27 @@ impl Server {
             info.num_regions,
             info.num_irqs
         );
+        let link = match link::Link::new(
+            stream.as_fd(),
+            self.stop.fd.as_fd(),
+            self.log,
+            self.options.dma_timeout,
+        ) {
+            Ok(link) => Arc::new(link),
+            Err(errno) => {
+                let _ = dev.release_ioas(ioas);
+                return Err(ServerError::Socket(TransportError::Io {
+                    op: "duplicating the connection's socket",
+                    source: errno,
+                }));
+            }
+        };
         let mut session = session::Session {
             sock: stream.as_fd(),
             stop: self.stop.fd.as_fd(),
+            link,
+            bdf: self.options.device,
+            remote: false,
             log: self.log,
             limits: ServerLimits {
                 max_msg_fds: self.options.max_msg_fds.into(),

@@ -14,6 +14,7 @@
 //! way: "the initial client message is `VFIO_USER_VERSION`").
 
 use super::device::{HostDevice, HostError};
+use super::link::Link;
 use crate::log::{Level, Logger, log};
 use crate::proto::device::{
     IrqData, RegionCap, RegionInfo, SetIrqs, decode_device_info, decode_irq_info, decode_region_info,
@@ -23,16 +24,18 @@ use crate::proto::dma::{DmaMap, DmaUnmap, UnmapTarget};
 use crate::proto::feature::{Feature, decode_mig_data_read, decode_mig_data_write};
 use crate::proto::region::{RegionAccess, decode_write_multi, encode_write_multi_reply};
 use crate::proto::version::{Negotiated, ServerLimits, Version, negotiate};
-use crate::proto::{Command, Header, ProtoError};
-use crate::transport::{Limits, Message, TransportError, recv_message, send_message};
+use crate::proto::{Command, Header, MessageType, ProtoError};
+use crate::transport::{Limits, Message, TransportError, recv_message};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use uvfio_abi::vfio::{
     VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_REGION_INFO_FLAG_MMAP,
     VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
-use uvfio_types::IovaRange;
+use uvfio_host::Bdf;
+use uvfio_types::{Access, IovaRange};
 use uvfio_vfio::device::VFIO_PCI_OFFSET_SHIFT;
 
 /// Why a command failed: the error reply's errno is [`CommandError::errno`].
@@ -59,9 +62,6 @@ pub enum CommandError {
     /// `max_dma_maps` regions are mapped already.
     #[error("{0} DMA regions mapped already (max_dma_maps)")]
     TooManyMaps(u64),
-    /// A DMA region without a file descriptor: see the crate documentation.
-    #[error("DMA region {0} has no file descriptor; DMA through VFIO_USER_DMA_READ/WRITE is not served")]
-    NoFd(IovaRange),
     /// A region or IRQ index at or past the device's count.
     #[error("index {index} at or past {count}")]
     Index {
@@ -112,7 +112,6 @@ impl CommandError {
             CommandError::NoSuchMap(_) => Errno::NOENT,
             // type1: `if (!iommu->dma_avail) { ret = -ENOSPC; ... }`.
             CommandError::TooManyMaps(_) => Errno::NOSPC,
-            CommandError::NoFd(_) => Errno::NOTSUP,
             // vfio_ioctl_device_feature(): a feature the driver lacks is -ENOTTY.
             CommandError::NoFeature(_) => Errno::NOTTY,
             CommandError::Sequence(_)
@@ -143,6 +142,12 @@ pub enum Disconnect {
 pub(crate) struct Session<'a> {
     pub(crate) sock: BorrowedFd<'a>,
     pub(crate) stop: BorrowedFd<'a>,
+    /// The sending side, shared with the device's requests to the client.
+    pub(crate) link: Arc<Link>,
+    /// The device's address on the host.
+    pub(crate) bdf: Bdf,
+    /// Whether [`link`](Self::link) is the device's remote memory on the host.
+    pub(crate) remote: bool,
     pub(crate) log: Logger,
     pub(crate) limits: ServerLimits,
     /// The server's device, attached to [`ioas`](Self::ioas) while the session lasts.
@@ -154,7 +159,8 @@ pub(crate) struct Session<'a> {
     pub(crate) num_regions: u32,
     pub(crate) num_irqs: u32,
     pub(crate) negotiated: Option<Negotiated>,
-    /// Mapped DMA regions by first address.
+    /// Mapped DMA regions by first address (those without a file descriptor are also the
+    /// [`link`](Self::link)'s windows).
     pub(crate) maps: BTreeMap<u64, IovaRange>,
     /// IRQ indexes the client set triggers on (and did not disable as a whole since).
     pub(crate) irqs: BTreeSet<u32>,
@@ -168,6 +174,12 @@ impl Drop for Session<'_> {
     /// drops its references to the eventfds), and "the device state should otherwise be
     /// retained": the device stays open, so nothing resets it.
     fn drop(&mut self) {
+        // First the regions without a descriptor: no transfer reaches the client any more, and a
+        // device waiting for its answer fails now.
+        if self.remote {
+            let _ = self.dev.host().set_remote_dma(self.bdf, None);
+        }
+        self.link.close();
         for &index in &self.irqs {
             if let Err(e) = self.dev.disable_irqs(index) {
                 log!(
@@ -250,6 +262,22 @@ impl Session<'_> {
                 Err(e) => return Err(e),
             };
             let header = msg.header;
+            // A reply answers one of the server's own requests (VFIO_USER_DMA_READ / _WRITE);
+            // one that answers nothing is refused below like any message that is not a command.
+            if self.negotiated.is_some()
+                && header.message_type() == MessageType::Reply
+                && self.link.deliver(&msg)
+            {
+                log!(
+                    self.log,
+                    Level::Trace,
+                    "<- reply id {} cmd {} size {}",
+                    header.msg_id,
+                    header.cmd,
+                    header.msg_size
+                );
+                continue;
+            }
             log!(
                 self.log,
                 Level::Trace,
@@ -304,11 +332,11 @@ impl Session<'_> {
             return self.send_error(to, Errno::TOOBIG);
         };
         let fds: Vec<BorrowedFd<'_>> = reply.fds.iter().map(AsFd::as_fd).collect();
-        send_message(self.sock, &header, &reply.payload, &fds, Some(self.stop))
+        self.link.send(&header, &reply.payload, &fds)
     }
 
     fn send_error(&self, to: &Header, errno: Errno) -> Result<(), TransportError> {
-        send_message(self.sock, &to.error_reply(errno), &[], &[], Some(self.stop))
+        self.link.send(&to.error_reply(errno), &[], &[])
     }
 
     fn negotiated(&self, cmd: Command) -> Result<Negotiated, CommandError> {
@@ -431,6 +459,7 @@ impl Session<'_> {
             reply.minor,
             reply.caps.to_json()
         );
+        self.link.set_max_xfer(negotiated.max_data_xfer_size);
         self.negotiated = Some(negotiated);
         Ok(Reply::data(reply.encode()))
     }
@@ -481,7 +510,7 @@ impl Session<'_> {
             return Err(CommandError::Overlap(map.range));
         }
         let Some(fd) = fds.first() else {
-            return Err(CommandError::NoFd(map.range));
+            return self.map_remote(map.range, map.access);
         };
         self.dev
             .map_file(self.ioas, fd.as_fd(), map.offset, map.range, map.access)?;
@@ -505,19 +534,52 @@ impl Session<'_> {
                 if self.maps.get(&range.start().raw()) != Some(&range) {
                     return Err(CommandError::NoSuchMap(range));
                 }
-                // "the server must release all references to that DMA region before replying":
-                // IOAS_UNMAP returns once no device access can reach the pages any more.
-                self.dev.unmap(self.ioas, range)?;
-                self.maps.remove(&range.start().raw());
+                self.unmap_one(range)?;
             }
             UnmapTarget::All => {
-                while let Some((&start, &range)) = self.maps.first_key_value() {
-                    self.dev.unmap(self.ioas, range)?;
-                    self.maps.remove(&start);
+                while let Some((_, &range)) = self.maps.first_key_value() {
+                    self.unmap_one(range)?;
                 }
             }
         }
         Ok(Reply::data(unmap.reply()))
+    }
+
+    /// A DMA region without a file descriptor: a window of the device's remote memory, served
+    /// with `VFIO_USER_DMA_READ` / `VFIO_USER_DMA_WRITE` ("If no file descriptor is sent, the
+    /// server must use VFIO_USER_DMA_READ and VFIO_USER_DMA_WRITE messages to access that
+    /// region"). The link becomes the device's remote memory on the first one.
+    fn map_remote(&mut self, range: IovaRange, access: Access) -> Result<Reply, CommandError> {
+        if !self.remote {
+            self.dev
+                .host()
+                .set_remote_dma(self.bdf, Some(Arc::clone(&self.link) as _))
+                .map_err(|errno| HostError::Call {
+                    op: "installing the client's DMA regions without a descriptor",
+                    errno,
+                })?;
+            self.remote = true;
+        }
+        self.link.add_window(range, access);
+        self.maps.insert(range.start().raw(), range);
+        log!(
+            self.log,
+            Level::Debug,
+            "DMA map {range} ({access:?}) without a descriptor: served with DMA_READ / DMA_WRITE"
+        );
+        Ok(Reply::empty())
+    }
+
+    /// Unmaps the mapped region `range`: "the server must release all references to that DMA
+    /// region before replying". `IOMMU_IOAS_UNMAP` returns once no device access can reach the
+    /// pages any more; a region without a descriptor stops being a window (a request already sent
+    /// for it is still answered by the client).
+    fn unmap_one(&mut self, range: IovaRange) -> Result<(), CommandError> {
+        if !self.link.remove_window(range) {
+            self.dev.unmap(self.ioas, range)?;
+        }
+        self.maps.remove(&range.start().raw());
+        Ok(())
     }
 
     fn region_info(&mut self, payload: &[u8], fds: usize, n: &Negotiated) -> Result<Reply, CommandError> {

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use uvfio_devices::edu::{DMA_RUN, DMA_TO_RAM, reg};
 use uvfio_host::Host;
+use uvfio_types::{Access, Iova, IovaRange};
+use uvfio_vfio_user::proto::dma::DmaMap;
 use uvfio_vfio_user::proto::version::Capabilities;
 use uvfio_vfio_user::{Client, Level, Server, ServerError, ServerOptions, StopHandle};
 
@@ -228,5 +231,70 @@ pub fn wait_event(fd: &OwnedFd) -> Option<u64> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// The edu device over a client.
+
+/// The PCI command register and its bits.
+pub const PCI_COMMAND: u64 = 0x04;
+pub const COMMAND_MEMORY: u16 = 0x2;
+pub const COMMAND_MASTER: u16 = 0x4;
+
+/// `len` bytes at `start`.
+pub fn range(start: u64, len: u64) -> IovaRange {
+    IovaRange::from_start_len(Iova::new(start), len).expect("a range")
+}
+
+/// A read-write map of `len` bytes at `start` from `offset` of a descriptor.
+pub fn map(start: u64, len: u64, offset: u64) -> DmaMap {
+    DmaMap {
+        range: range(start, len),
+        offset,
+        access: Access::RW,
+        has_fd: true,
+    }
+}
+
+/// Turns memory decode and bus mastering on.
+pub fn enable_bus_master(c: &mut Client) {
+    let cmd = c
+        .region_read(CONFIG, PCI_COMMAND, 2)
+        .expect("read the command register");
+    let cmd = u16::from_ne_bytes([cmd[0], cmd[1]]) | COMMAND_MEMORY | COMMAND_MASTER;
+    c.region_write(CONFIG, PCI_COMMAND, &cmd.to_ne_bytes())
+        .expect("write the command register");
+}
+
+/// A client after the handshake, with memory decode and bus mastering on (a BAR access with memory
+/// decode off is `EIO`, as vfio-pci answers it).
+pub fn edu(h: &Harness) -> Client {
+    let mut c = h.client();
+    enable_bus_master(&mut c);
+    c
+}
+
+/// A 64-bit BAR0 register write.
+pub fn write64(c: &mut Client, offset: u64, value: u64) {
+    c.region_write(BAR0, offset, &value.to_ne_bytes())
+        .expect("a 64-bit register write");
+}
+
+/// Runs one edu DMA of `count` bytes and waits for it to finish.
+pub fn edu_dma(c: &mut Client, src: u64, dst: u64, count: u64, to_ram: bool) {
+    write64(c, reg::DMA_SRC, src);
+    write64(c, reg::DMA_DST, dst);
+    write64(c, reg::DMA_COUNT, count);
+    write64(c, reg::DMA_CMD, DMA_RUN | if to_ram { DMA_TO_RAM } else { 0 });
+    wait_dma_idle(c);
+}
+
+/// Waits (5 s at most) until the edu's DMA is no longer running; the register reads answer any
+/// server requests in between.
+pub fn wait_dma_idle(c: &mut Client) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.read32(BAR0, reg::DMA_CMD).expect("read DMA_CMD") as u64 & DMA_RUN != 0 {
+        assert!(Instant::now() < deadline, "the edu DMA did not finish");
+        std::thread::sleep(Duration::from_millis(1));
     }
 }

@@ -524,11 +524,6 @@ pub fn corpus() -> Vec<Case> {
         ),
         // Missing descriptors.
         case(
-            "DMA_MAP without a descriptor",
-            cmd(Command::DmaMap, &dma_map(32, 3, 0, 0x10_0000, PAGE)),
-            Error(Errno::NOTSUP),
-        ),
-        case(
             "DMA_MAP offset without a descriptor",
             cmd(Command::DmaMap, &dma_map(32, 3, PAGE, 0x10_0000, PAGE)),
             INVAL,
