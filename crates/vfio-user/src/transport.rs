@@ -124,8 +124,14 @@ fn recv_exact(
 ) -> Result<usize, TransportError> {
     let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
     let mut done = 0;
+    // Read first and wait only when nothing is there: a message that has arrived costs one
+    // `recvmsg`, not a `poll` and a `recvmsg`.
+    let mut ready = true;
     while done < buf.len() {
-        wait(sock, PollFlags::IN, stop)?;
+        if !ready {
+            wait(sock, PollFlags::IN, stop)?;
+        }
+        ready = true;
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let mut iov = [IoSliceMut::new(&mut buf[done..])];
         let got = match recvmsg(
@@ -135,7 +141,11 @@ fn recv_exact(
             RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
         ) {
             Ok(got) => got,
-            Err(Errno::AGAIN | Errno::INTR) => continue,
+            Err(Errno::AGAIN) => {
+                ready = false;
+                continue;
+            }
+            Err(Errno::INTR) => continue,
             Err(Errno::CONNRESET) => return Ok(done),
             Err(source) => {
                 return Err(TransportError::Io {
@@ -233,8 +243,13 @@ pub fn send_message(
     let total = HEADER_SIZE + payload.len();
     let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len().max(1)))];
     let mut sent = 0;
+    // Send first and wait only when the socket is full.
+    let mut ready = true;
     while sent < total {
-        wait(sock, PollFlags::OUT, stop)?;
+        if !ready {
+            wait(sock, PollFlags::OUT, stop)?;
+        }
+        ready = true;
         let mut control = SendAncillaryBuffer::new(&mut space);
         if sent == 0 && !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
             return Err(TransportError::Io {
@@ -254,7 +269,8 @@ pub fn send_message(
             SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
         ) {
             Ok(n) => sent += n,
-            Err(Errno::AGAIN | Errno::INTR) => continue,
+            Err(Errno::AGAIN) => ready = false,
+            Err(Errno::INTR) => continue,
             // The peer is gone: a disconnection like any other.
             Err(Errno::PIPE | Errno::CONNRESET) => return Err(TransportError::Closed),
             Err(source) => {

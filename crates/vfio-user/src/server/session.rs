@@ -38,6 +38,9 @@ use uvfio_host::Bdf;
 use uvfio_types::{Access, IovaRange};
 use uvfio_vfio::device::VFIO_PCI_OFFSET_SHIFT;
 
+/// How many messages are served between two looks at the stop eventfd.
+const STOP_CHECK_EVERY: u64 = 64;
+
 /// Why a command failed: the error reply's errno is [`CommandError::errno`].
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -238,7 +241,14 @@ impl Session<'_> {
                 .saturating_add(4096),
             max_fds: usize::try_from(self.limits.max_msg_fds).unwrap_or(usize::MAX),
         };
+        let mut served: u64 = 0;
         loop {
+            // The transport looks at the stop eventfd only when it would block; a client that
+            // never lets it block must not keep the server from stopping.
+            served += 1;
+            if served % STOP_CHECK_EVERY == 0 && crate::transport::stopped(self.stop) {
+                return Ok(Disconnect::Stopped);
+            }
             let msg = match recv_message(self.sock, &limits, Some(self.stop)) {
                 Ok(msg) => msg,
                 Err(TransportError::Closed) => return Ok(Disconnect::Closed),
