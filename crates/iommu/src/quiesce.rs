@@ -18,7 +18,9 @@
 //!
 //! This is the classic Dekker pattern (reader: store slot, load translation; writer: clear
 //! translation, load slot) with `membarrier` as the writer-side fence for both parties, as in
-//! liburcu's memb flavour. Without `membarrier` readers fall back to a full fence.
+//! liburcu's memb flavour. Without `membarrier` readers fall back to a full fence. A domain with no
+//! registered port skips the barrier: registering takes the slot lock the writer has just released,
+//! which orders the writer's changes before anything the new port reads.
 
 use crate::sys;
 use parking_lot::Mutex;
@@ -110,6 +112,13 @@ impl Readers {
     /// process (`membarrier`), so that readers' [`reader_fence`](Self::reader_fence) can be a
     /// compiler fence.
     pub(crate) fn writer_fence(&self) {
+        // With no port registered there is no reader to fence: the slot lock orders this writer's
+        // earlier stores before any later registration (unlock here, lock there), so a port that
+        // registers afterwards sees them without a barrier. This spares a process-wide IPI per
+        // invalidation when no device is mid-transfer (a vfio-user client's DMA_MAP / DMA_UNMAP).
+        if self.slots.lock().is_empty() {
+            return;
+        }
         if !(self.light && sys::membarrier_all_threads()) {
             fence(Ordering::SeqCst);
         }
