@@ -32,6 +32,7 @@ pub mod dma_copy;
 mod fixture;
 pub mod harness;
 pub mod map_unmap;
+pub mod placement;
 pub mod scaling;
 mod sys;
 pub mod uapi_map;

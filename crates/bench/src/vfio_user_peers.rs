@@ -5,6 +5,7 @@
 
 use crate::BenchError;
 use crate::harness::time_iters;
+use crate::placement::Placement;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
     SendFlags, recvmsg, sendmsg,
@@ -45,6 +46,7 @@ impl PingPong {
         let thread = std::thread::Builder::new()
             .name("ping-pong".into())
             .spawn(move || {
+                Placement::from_env().server();
                 let mut bufs: Vec<(Vec<u8>, Vec<u8>)> =
                     sizes.iter().map(|&(q, r)| (vec![0; q], vec![0x5a; r])).collect();
                 'serve: loop {
@@ -178,7 +180,10 @@ impl RustVmmRegionRead {
             .map_err(|e| BenchError::RustVmm(Box::new(e)))?;
         let thread = std::thread::Builder::new()
             .name("rust-vmm-server".into())
-            .spawn(move || server.run(&mut IdBackend))
+            .spawn(move || {
+                Placement::from_env().server();
+                server.run(&mut IdBackend)
+            })
             .map_err(BenchError::Spawn)?;
         let mut peer = RustVmmRegionRead {
             client: None,
@@ -310,6 +315,7 @@ impl FdPingPong {
         let thread = std::thread::Builder::new()
             .name("fd-ping-pong".into())
             .spawn(move || {
+                Placement::from_env().server();
                 let mut theirs = theirs;
                 let (mut map_req, map_reply) = (vec![0u8; map.0], vec![0x5au8; map.1]);
                 let (mut unmap_req, unmap_reply) = (vec![0u8; unmap.0], vec![0x5au8; unmap.1]);

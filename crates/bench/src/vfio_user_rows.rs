@@ -23,6 +23,7 @@
 //! the reply from a reply the server sent during set-up.
 
 use crate::harness::{RatioDef, RowSpec, Settings, Side, Target, Unit, compare, time_iters};
+use crate::placement::Placement;
 pub use crate::vfio_user_peers::{FdPingPong, Memcpy64k, PingPong, RustVmmRegionRead};
 use crate::{BenchError, Measured};
 use std::hint::black_box;
@@ -117,6 +118,8 @@ pub fn specs() -> Vec<RowSpec> {
 }
 
 fn measure_read_vs_ping_pong(s: &Settings) -> Result<Measured, BenchError> {
+    let placement = Placement::from_env();
+    let _client = placement.client();
     let mut ours = OursRegionRead::new()?;
     let (req, reply) = ours.sizes();
     let mut peer = PingPong::new(&[(req, reply)])?;
@@ -128,11 +131,13 @@ fn measure_read_vs_ping_pong(s: &Settings) -> Result<Measured, BenchError> {
     )?;
     Ok(Measured {
         comparison: c,
-        note: Some(format!("request {req} B, reply {reply} B")),
+        note: Some(format!("request {req} B, reply {reply} B; {}", placement.name())),
     })
 }
 
 fn measure_read_vs_rust_vmm(s: &Settings) -> Result<Measured, BenchError> {
+    let placement = Placement::from_env();
+    let _client = placement.client();
     let mut ours = OursRegionRead::new()?;
     let mut peer = RustVmmRegionRead::new()?;
     let c = compare(
@@ -180,6 +185,8 @@ fn measure_device_dma(s: &Settings) -> Result<Measured, BenchError> {
 }
 
 fn measure_dma(s: &Settings) -> Result<Measured, BenchError> {
+    let placement = Placement::from_env();
+    let _client = placement.client();
     let mut ours = OursEduDma::new()?;
     let mut peer = Memcpy64k::new();
     let c = compare(
@@ -199,6 +206,8 @@ fn measure_dma(s: &Settings) -> Result<Measured, BenchError> {
 }
 
 fn measure_map(s: &Settings) -> Result<Measured, BenchError> {
+    let placement = Placement::from_env();
+    let _client = placement.client();
     let mut ours = OursDmaMap::new()?;
     let (map, unmap) = ours.sizes();
     let mut peer = FdPingPong::new(map, unmap)?;
@@ -211,8 +220,12 @@ fn measure_map(s: &Settings) -> Result<Measured, BenchError> {
     Ok(Measured {
         comparison: c,
         note: Some(format!(
-            "DMA_MAP {}+{} B with 1 fd, DMA_UNMAP {}+{} B",
-            map.0, map.1, unmap.0, unmap.1
+            "DMA_MAP {}+{} B with 1 fd, DMA_UNMAP {}+{} B; {}",
+            map.0,
+            map.1,
+            unmap.0,
+            unmap.1,
+            placement.name()
         )),
     })
 }
@@ -252,7 +265,10 @@ impl OursServer {
         let host = Arc::clone(server.host());
         let thread = std::thread::Builder::new()
             .name("vfio-user-server".into())
-            .spawn(move || server.serve(&listener))
+            .spawn(move || {
+                Placement::from_env().server();
+                server.serve(&listener)
+            })
             .map_err(BenchError::Spawn)?;
         Ok(OursServer {
             host,

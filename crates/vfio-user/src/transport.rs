@@ -121,12 +121,14 @@ fn recv_exact(
     truncated: &mut bool,
     max_fds: usize,
     stop: Option<BorrowedFd<'_>>,
+    ready: bool,
 ) -> Result<usize, TransportError> {
     let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
     let mut done = 0;
-    // Read first and wait only when nothing is there: a message that has arrived costs one
-    // `recvmsg`, not a `poll` and a `recvmsg`.
-    let mut ready = true;
+    // `ready`: read before waiting. A payload usually arrives with its header, so reading it
+    // first saves a `poll`; a header usually has to be waited for, so polling first saves a
+    // `recvmsg` that would find nothing.
+    let mut ready = ready;
     while done < buf.len() {
         if !ready {
             wait(sock, PollFlags::IN, stop)?;
@@ -192,6 +194,7 @@ pub fn recv_message(
         &mut fds_truncated,
         limits.max_fds,
         stop,
+        false,
     )?;
     if got == 0 {
         return Err(TransportError::Closed);
@@ -218,6 +221,7 @@ pub fn recv_message(
         &mut fds_truncated,
         limits.max_fds,
         stop,
+        true,
     )?;
     if got < len {
         return Err(TransportError::Truncated { got, want: len });
