@@ -17,7 +17,7 @@ use crate::proto::dma::{DmaData, DmaMap, DmaRead, DmaUnmap, UnmapTarget};
 use crate::proto::region::RegionAccess;
 use crate::proto::version::{Capabilities, Version};
 use crate::proto::{Command, Header, MessageType, ProtoError};
-use crate::transport::{Limits, TransportError, recv_message, send_message};
+use crate::transport::{Limits, Receiver, TransportError, send_message};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
@@ -111,6 +111,7 @@ pub struct Client {
     timeout: Duration,
     memory: Option<Box<dyn DmaMemory>>,
     requests: u64,
+    rx: Receiver,
 }
 
 impl Client {
@@ -129,6 +130,7 @@ impl Client {
             timeout: Duration::from_secs(10),
             memory: None,
             requests: 0,
+            rx: Receiver::new(),
         }
     }
 
@@ -206,7 +208,26 @@ impl Client {
     }
 
     /// Receives the next message (any), waiting at most the timeout for its first byte.
-    pub fn recv(&self) -> Result<Reply, ClientError> {
+    pub fn recv(&mut self) -> Result<Reply, ClientError> {
+        // A message already here (it came with the previous one) needs no wait.
+        let readable = self.rx.has_message() || self.wait_readable()?;
+        let limits = Limits {
+            max_payload: 64 << 20,
+            max_fds: 16,
+        };
+        let msg = self
+            .rx
+            .recv(self.sock.as_fd(), &limits, None, readable)
+            .map_err(ClientError::Transport)?;
+        Ok(Reply {
+            header: msg.header,
+            payload: msg.payload,
+            fds: msg.fds,
+        })
+    }
+
+    /// Waits at most the timeout for the socket to become readable.
+    fn wait_readable(&self) -> Result<bool, ClientError> {
         let mut set = [PollFd::new(&self.sock, PollFlags::IN)];
         let timeout = Timespec {
             tv_sec: self.timeout.as_secs().try_into().unwrap_or(i64::MAX),
@@ -215,21 +236,11 @@ impl Client {
         loop {
             match poll(&mut set, Some(&timeout)) {
                 Ok(0) => return Err(ClientError::Timeout(self.timeout)),
-                Ok(_) => break,
+                Ok(_) => return Ok(true),
                 Err(Errno::INTR) => continue,
                 Err(source) => return Err(ClientError::Transport(TransportError::Io { op: "poll", source })),
             }
         }
-        let limits = Limits {
-            max_payload: 64 << 20,
-            max_fds: 16,
-        };
-        let msg = recv_message(self.sock.as_fd(), &limits, None).map_err(ClientError::Transport)?;
-        Ok(Reply {
-            header: msg.header,
-            payload: msg.payload,
-            fds: msg.fds,
-        })
     }
 
     /// Sends `cmd` and returns its (successful) reply; server requests that come first are

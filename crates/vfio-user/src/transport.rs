@@ -1,9 +1,11 @@
 //! Messages over an `AF_UNIX` stream socket, with file descriptors as `SCM_RIGHTS` ancillary data.
 //!
 //! "On `AF_UNIX` sockets, the file descriptor must be passed as `SCM_RIGHTS` type ancillary data."
-//! A message is read as its 16-byte header and then `msg_size - 16` payload bytes; descriptors that
-//! arrive with any of its bytes are the message's (received with `MSG_CMSG_CLOEXEC`, so none leaks
-//! into a child, and owned: dropping the message closes them). More descriptors than the limit
+//! A [`Receiver`] reads whatever bytes are there (a header with its payload, and what follows) and
+//! hands out one message at a time: its 16-byte header, then `msg_size - 16` payload bytes;
+//! descriptors are the message's that holds the last byte of the read that brought them (see
+//! [`Receiver`]; received with `MSG_CMSG_CLOEXEC`, so none leaks into a child, and owned: dropping
+//! the message closes them). More descriptors than the limit
 //! (the kernel truncates the control data: `MSG_CTRUNC`) are closed and the message is marked.
 //! A `msg_size` below the header or above the limit cannot be framed: the caller answers it with an
 //! error and closes the connection, since the stream has lost its message boundaries.
@@ -19,6 +21,7 @@ use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
 };
+use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -113,125 +116,216 @@ pub fn stopped(stop: BorrowedFd<'_>) -> bool {
     matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
 }
 
-/// Reads into all of `buf` (fewer bytes only at end of file), collecting descriptors.
-fn recv_exact(
-    sock: BorrowedFd<'_>,
-    buf: &mut [u8],
-    fds: &mut Vec<OwnedFd>,
-    truncated: &mut bool,
-    max_fds: usize,
-    stop: Option<BorrowedFd<'_>>,
-    ready: bool,
-) -> Result<usize, TransportError> {
-    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
-    let mut done = 0;
-    // `ready`: read before waiting. A payload usually arrives with its header, so reading it
-    // first saves a `poll`; a header usually has to be waited for, so polling first saves a
-    // `recvmsg` that would find nothing.
-    let mut ready = ready;
-    while done < buf.len() {
-        if !ready {
-            wait(sock, PollFlags::IN, stop)?;
+/// How many bytes one `recvmsg` may bring at least (the receive buffer's initial size).
+const READ_CHUNK: usize = 64 << 10;
+
+/// A connection's receiving side. One `recvmsg` brings as many bytes as are there — a header with
+/// its payload, and whatever follows — and the bytes not yet handed out stay here for the next
+/// message. So a message costs one `recvmsg` (none when it came with the previous one), not one
+/// for its header and another for its payload.
+///
+/// Descriptors are the message's that holds the last byte of the `recvmsg` that brought them. The
+/// kernel ends a read of an `AF_UNIX` stream right after the first part of a send that carried
+/// descriptors, and a sender attaches them to a message's bytes (the spec's senders, to its first
+/// byte, sending the message at once), so that byte is the message's; a hostile sender's
+/// descriptors likewise stay with the message they came in. Data read past a message waits here,
+/// and so do the descriptors that came with it.
+#[derive(Debug)]
+pub struct Receiver {
+    buf: Vec<u8>,
+    /// Bytes not yet handed out: `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// The stream offset of `buf[0]`.
+    base: u64,
+    /// Descriptors received, each with the stream offset of the last byte read with it.
+    fds: VecDeque<(u64, OwnedFd)>,
+    /// Stream offsets of the last bytes of reads whose control data was cut (`MSG_CTRUNC`).
+    cut: VecDeque<u64>,
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Receiver::new()
+    }
+}
+
+impl Receiver {
+    /// An empty one.
+    pub fn new() -> Receiver {
+        Receiver {
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            base: 0,
+            fds: VecDeque::new(),
+            cut: VecDeque::new(),
         }
-        ready = true;
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut iov = [IoSliceMut::new(&mut buf[done..])];
-        let got = match recvmsg(
-            sock,
-            &mut iov,
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
-        ) {
-            Ok(got) => got,
-            Err(Errno::AGAIN) => {
-                ready = false;
-                continue;
+    }
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether a whole message (header and payload) is already here: receiving it makes no call.
+    pub fn has_message(&self) -> bool {
+        let avail = self.buffered();
+        avail >= HEADER_SIZE && {
+            let mut head = [0u8; HEADER_SIZE];
+            head.copy_from_slice(&self.buf[self.start..self.start + HEADER_SIZE]);
+            Header::decode(&head)
+                .payload_len()
+                .is_some_and(|len| avail - HEADER_SIZE >= len)
+        }
+    }
+
+    /// Makes room for `need` bytes from `start`: moves the unread bytes to the front, grows.
+    fn room(&mut self, need: usize) {
+        if self.start > 0 && self.buf.len() - self.start < need.max(READ_CHUNK / 2) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.base += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.start < need {
+            self.buf.resize(self.start + need, 0);
+        }
+    }
+
+    /// One `recvmsg` into the free space, waiting first unless `ready`; the bytes it brought (0
+    /// at the end of the stream).
+    fn fill(
+        &mut self,
+        sock: BorrowedFd<'_>,
+        max_fds: usize,
+        stop: Option<BorrowedFd<'_>>,
+        mut ready: bool,
+    ) -> Result<usize, TransportError> {
+        if self.end == self.buf.len() {
+            let need = self.buffered() + READ_CHUNK;
+            self.room(need);
+        }
+        let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
+        loop {
+            if !ready {
+                wait(sock, PollFlags::IN, stop)?;
             }
-            Err(Errno::INTR) => continue,
-            Err(Errno::CONNRESET) => return Ok(done),
-            Err(source) => {
-                return Err(TransportError::Io {
-                    op: "recvmsg",
-                    source,
+            ready = true;
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let mut iov = [IoSliceMut::new(&mut self.buf[self.end..])];
+            let got = match recvmsg(
+                sock,
+                &mut iov,
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+            ) {
+                Ok(got) => got,
+                Err(Errno::AGAIN) => {
+                    ready = false;
+                    continue;
+                }
+                Err(Errno::INTR) => continue,
+                Err(Errno::CONNRESET) => return Ok(0),
+                Err(source) => {
+                    return Err(TransportError::Io {
+                        op: "recvmsg",
+                        source,
+                    });
+                }
+            };
+            self.end += got.bytes;
+            // The stream offset of the last byte read (of the one before, for an empty read).
+            let last = (self.base + self.end as u64).saturating_sub(1);
+            if got.flags.contains(ReturnFlags::CTRUNC) {
+                self.cut.push_back(last);
+            }
+            for msg in control.drain() {
+                if let RecvAncillaryMessage::ScmRights(received) = msg {
+                    self.fds.extend(received.map(|fd| (last, fd)));
+                }
+            }
+            return Ok(got.bytes);
+        }
+    }
+
+    /// Receives one message. [`TransportError::Closed`] at a clean end of the stream. `readable`:
+    /// the caller has just seen the socket readable (its own `poll`), so the first read need not
+    /// wait.
+    pub fn recv(
+        &mut self,
+        sock: BorrowedFd<'_>,
+        limits: &Limits,
+        stop: Option<BorrowedFd<'_>>,
+        readable: bool,
+    ) -> Result<Message, TransportError> {
+        let mut readable = readable;
+        while self.buffered() < HEADER_SIZE {
+            // A header usually has to be waited for; the rest of a partial one comes at once.
+            let ready = readable || self.buffered() > 0;
+            readable = false;
+            if self.fill(sock, limits.max_fds, stop, ready)? == 0 {
+                return match self.buffered() {
+                    0 => Err(TransportError::Closed),
+                    got => Err(TransportError::Truncated {
+                        got,
+                        want: HEADER_SIZE,
+                    }),
+                };
+            }
+        }
+        let mut head = [0u8; HEADER_SIZE];
+        head.copy_from_slice(&self.buf[self.start..self.start + HEADER_SIZE]);
+        let header = Header::decode(&head);
+        let len = header
+            .payload_len()
+            .filter(|&len| len <= limits.max_payload)
+            .ok_or(TransportError::Framing {
+                header,
+                max: limits.max_payload.saturating_add(HEADER_SIZE),
+            })?;
+        let total = HEADER_SIZE + len;
+        if self.buf.len() - self.start < total {
+            self.room(total);
+        }
+        while self.buffered() < total {
+            // A payload usually comes with its header: read before waiting.
+            if self.fill(sock, limits.max_fds, stop, true)? == 0 {
+                return Err(TransportError::Truncated {
+                    got: self.buffered() - HEADER_SIZE,
+                    want: len,
                 });
             }
-        };
-        if got.flags.contains(ReturnFlags::CTRUNC) {
-            *truncated = true;
         }
-        for msg in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(received) = msg {
-                for fd in received {
-                    if fds.len() < max_fds {
-                        fds.push(fd);
-                    } else {
-                        *truncated = true;
-                    }
+        let payload = self.buf[self.start + HEADER_SIZE..self.start + total].to_vec();
+        self.start += total;
+        let end = self.base + self.start as u64;
+        let mut fds = Vec::new();
+        let mut fds_truncated = false;
+        while self.fds.front().is_some_and(|(at, _)| *at < end) {
+            if let Some((_, fd)) = self.fds.pop_front() {
+                if fds.len() < limits.max_fds {
+                    fds.push(fd);
+                } else {
+                    fds_truncated = true;
                 }
             }
         }
-        if got.bytes == 0 {
-            break;
+        while self.cut.front().is_some_and(|at| *at < end) {
+            self.cut.pop_front();
+            fds_truncated = true;
         }
-        done += got.bytes;
-    }
-    Ok(done)
-}
-
-/// Receives one message. [`TransportError::Closed`] at a clean end of the stream.
-pub fn recv_message(
-    sock: BorrowedFd<'_>,
-    limits: &Limits,
-    stop: Option<BorrowedFd<'_>>,
-) -> Result<Message, TransportError> {
-    let mut fds = Vec::new();
-    let mut fds_truncated = false;
-    let mut head = [0u8; HEADER_SIZE];
-    let got = recv_exact(
-        sock,
-        &mut head,
-        &mut fds,
-        &mut fds_truncated,
-        limits.max_fds,
-        stop,
-        false,
-    )?;
-    if got == 0 {
-        return Err(TransportError::Closed);
-    }
-    if got < HEADER_SIZE {
-        return Err(TransportError::Truncated {
-            got,
-            want: HEADER_SIZE,
-        });
-    }
-    let header = Header::decode(&head);
-    let len = header
-        .payload_len()
-        .filter(|&len| len <= limits.max_payload)
-        .ok_or(TransportError::Framing {
+        if self.start == self.end {
+            self.base += self.start as u64;
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(Message {
             header,
-            max: limits.max_payload.saturating_add(HEADER_SIZE),
-        })?;
-    let mut payload = vec![0u8; len];
-    let got = recv_exact(
-        sock,
-        &mut payload,
-        &mut fds,
-        &mut fds_truncated,
-        limits.max_fds,
-        stop,
-        true,
-    )?;
-    if got < len {
-        return Err(TransportError::Truncated { got, want: len });
+            payload,
+            fds,
+            fds_truncated,
+        })
     }
-    Ok(Message {
-        header,
-        payload,
-        fds,
-        fds_truncated,
-    })
 }
 
 /// Sends `header` and `payload` (whose length `header.msg_size` announces) with `fds` as
@@ -286,4 +380,135 @@ pub fn send_message(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Command;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    const LIMITS: Limits = Limits {
+        max_payload: 1 << 20,
+        max_fds: 2,
+    };
+
+    fn message(id: u16, payload: &[u8]) -> Vec<u8> {
+        let h = Header::new_command(id, Command::RegionRead, payload.len(), false).unwrap();
+        let mut out = h.encode().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn eventfd() -> OwnedFd {
+        rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap()
+    }
+
+    /// Sends `bytes` in one `sendmsg` with `fds` attached.
+    fn send_with(sock: &UnixStream, bytes: &[u8], fds: &[BorrowedFd<'_>]) {
+        let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len().max(1)))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() {
+            assert!(control.push(SendAncillaryMessage::ScmRights(fds)));
+        }
+        let n = sendmsg(sock, &[IoSlice::new(bytes)], &mut control, SendFlags::NOSIGNAL).unwrap();
+        assert_eq!(n, bytes.len());
+    }
+
+    #[test]
+    fn messages_sent_together_come_out_one_by_one_and_the_second_needs_no_read() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut both = message(1, b"first");
+        both.extend(message(2, &[7u8; 3000]));
+        a.write_all(&both).unwrap();
+        let mut rx = Receiver::new();
+        let m1 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        assert_eq!((m1.header.msg_id, m1.payload.as_slice()), (1, &b"first"[..]));
+        assert!(rx.has_message(), "the second came with the first read");
+        drop(a); // a further read would see the end of the stream
+        let m2 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        assert_eq!((m2.header.msg_id, m2.payload), (2, vec![7u8; 3000]));
+        assert!(matches!(
+            rx.recv(b.as_fd(), &LIMITS, None, false),
+            Err(TransportError::Closed)
+        ));
+    }
+
+    #[test]
+    fn descriptors_stay_with_the_message_they_were_sent_with() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (e1, e2) = (eventfd(), eventfd());
+        // A without descriptors, B with one, C with one attached to its second half.
+        send_with(&a, &message(1, b"no fds"), &[]);
+        send_with(&a, &message(2, b"one fd"), &[e1.as_fd()]);
+        let c = message(3, &[1u8; 64]);
+        send_with(&a, &c[..40], &[]);
+        send_with(&a, &c[40..], &[e2.as_fd()]);
+        let mut rx = Receiver::new();
+        let got: Vec<(u16, usize)> = (0..3)
+            .map(|_| {
+                let m = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+                assert!(!m.fds_truncated);
+                (m.header.msg_id, m.fds.len())
+            })
+            .collect();
+        assert_eq!(got, vec![(1, 0), (2, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn a_message_larger_than_the_buffer_and_too_many_descriptors() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let big: Vec<u8> = (0..3 * READ_CHUNK + 5).map(|i| i as u8).collect();
+        let sender = std::thread::spawn(move || {
+            let fds = [eventfd(), eventfd(), eventfd()];
+            let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+            send_with(&a, &message(1, b"x"), &borrowed);
+            (&a).write_all(&message(
+                2,
+                &(0..3 * READ_CHUNK + 5).map(|i| i as u8).collect::<Vec<u8>>(),
+            ))
+            .unwrap();
+            a
+        });
+        let mut rx = Receiver::new();
+        let m1 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        assert_eq!(m1.fds.len(), 2);
+        assert!(m1.fds_truncated, "three descriptors, two allowed");
+        let m2 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        assert_eq!(m2.payload, big);
+        assert!(m2.fds.is_empty());
+        drop(sender.join().unwrap());
+    }
+
+    #[test]
+    fn the_stream_ending_inside_a_header_or_a_payload_is_truncation() {
+        // (bytes sent, bytes of the part that arrived, bytes of the part expected)
+        for (cut, got, want) in [(7, 7, HEADER_SIZE), (HEADER_SIZE + 3, 3, 10)] {
+            let (mut a, b) = UnixStream::pair().unwrap();
+            a.write_all(&message(1, &[0u8; 10])[..cut]).unwrap();
+            drop(a);
+            let mut rx = Receiver::new();
+            match rx.recv(b.as_fd(), &LIMITS, None, false) {
+                Err(TransportError::Truncated { got: g, want: w }) => assert_eq!((g, w), (got, want)),
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_over_the_limit_cannot_be_framed() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let limits = Limits {
+            max_payload: 8,
+            max_fds: 1,
+        };
+        a.write_all(&message(1, &[0u8; 9])).unwrap();
+        let mut rx = Receiver::new();
+        assert!(matches!(
+            rx.recv(b.as_fd(), &limits, None, false),
+            Err(TransportError::Framing { .. })
+        ));
+    }
 }

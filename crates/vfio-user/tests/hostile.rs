@@ -25,14 +25,14 @@ fn fd_refs(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
 }
 
 /// The connection was closed: the next receive sees the end of the stream.
-fn assert_closed(c: &Client, name: &str) {
+fn assert_closed(c: &mut Client, name: &str) {
     match c.recv() {
         Err(ClientError::Transport(TransportError::Closed | TransportError::Truncated { .. })) => {}
         other => panic!("{name}: expected a closed connection, got {other:?}"),
     }
 }
 
-fn assert_error(c: &Client, errno: Errno, name: &str) {
+fn assert_error(c: &mut Client, errno: Errno, name: &str) {
     let reply = c.recv().unwrap_or_else(|e| panic!("{name}: no reply: {e}"));
     assert!(reply.header.is_error(), "{name}: not an error reply: {reply:?}");
     assert_eq!(reply.header.msg_id, ID, "{name}");
@@ -81,7 +81,7 @@ fn malformed_messages_get_errors_or_a_closed_connection() {
             }
             match case.expect {
                 Expect::Error(errno) => {
-                    assert_error(&c, errno, case.name);
+                    assert_error(&mut c, errno, case.name);
                     // The connection is still served.
                     assert!(
                         c.device_info().is_ok(),
@@ -90,10 +90,10 @@ fn malformed_messages_get_errors_or_a_closed_connection() {
                     );
                 }
                 Expect::ErrorThenClose(errno) => {
-                    assert_error(&c, errno, case.name);
-                    assert_closed(&c, case.name);
+                    assert_error(&mut c, errno, case.name);
+                    assert_closed(&mut c, case.name);
                 }
-                Expect::Close => assert_closed(&c, case.name),
+                Expect::Close => assert_closed(&mut c, case.name),
             }
         }
         h.settle(baseline, &fds_before);

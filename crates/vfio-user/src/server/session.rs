@@ -25,7 +25,7 @@ use crate::proto::feature::{Feature, decode_mig_data_read, decode_mig_data_write
 use crate::proto::region::{RegionAccess, decode_write_multi, encode_write_multi_reply};
 use crate::proto::version::{Negotiated, ServerLimits, Version, negotiate};
 use crate::proto::{Command, Header, MessageType, ProtoError};
-use crate::transport::{Limits, Message, TransportError, recv_message};
+use crate::transport::{Limits, Message, Receiver, TransportError};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -242,6 +242,7 @@ impl Session<'_> {
             max_fds: usize::try_from(self.limits.max_msg_fds).unwrap_or(usize::MAX),
         };
         let mut served: u64 = 0;
+        let mut rx = Receiver::new();
         loop {
             // The transport looks at the stop eventfd only when it would block; a client that
             // never lets it block must not keep the server from stopping.
@@ -249,7 +250,7 @@ impl Session<'_> {
             if served % STOP_CHECK_EVERY == 0 && crate::transport::stopped(self.stop) {
                 return Ok(Disconnect::Stopped);
             }
-            let msg = match recv_message(self.sock, &limits, Some(self.stop)) {
+            let msg = match rx.recv(self.sock, &limits, Some(self.stop), false) {
                 Ok(msg) => msg,
                 Err(TransportError::Closed) => return Ok(Disconnect::Closed),
                 Err(TransportError::Stopped) => return Ok(Disconnect::Stopped),
