@@ -1,6 +1,6 @@
 //! Reaching host memory by HPA (pointers, reads, writes) and adding or releasing segments.
 
-use crate::segment::{Segment, SegmentKind};
+use crate::segment::{SegMap, Segment, SegmentKind};
 use crate::sys::{self, Mapping, PAGE};
 use crate::{HostMemory, MemoryError};
 use std::os::fd::OwnedFd;
@@ -56,7 +56,10 @@ impl HostMemory {
         if write && !seg.map.writable() {
             return Err(MemoryError::ReadOnly { hpa });
         }
-        seg.map.ptr_at(off, len).ok_or(MemoryError::BadAddress { hpa })
+        seg.map
+            .get()
+            .and_then(|m| m.ptr_at(off, len))
+            .ok_or(MemoryError::BadAddress { hpa })
     }
 
     /// The segment that holds `hpa`.
@@ -117,7 +120,7 @@ impl HostMemory {
         if write && !seg.map.writable() {
             return Err(MemoryError::ReadOnly { hpa });
         }
-        if copy(&seg.map, off) {
+        if seg.map.get().is_some_and(|m| copy(m, off)) {
             Ok(())
         } else {
             Err(MemoryError::BadAddress { hpa })
@@ -126,6 +129,9 @@ impl HostMemory {
 
     /// Map `len` bytes of `fd` from `offset` (both 4 KiB aligned) `MAP_SHARED`, read-only unless
     /// `writable`, as a new segment at a fresh HPA range. The fd is kept (and closed on release).
+    /// What `mmap` would refuse is refused now (`MemoryError::Os` with `mmap`'s errno: not a
+    /// regular file, not open for reading / writing, sealed against writes), but the mapping is
+    /// made on the segment's first access, so a segment nothing touches costs no `mmap`.
     ///
     /// The file must stay at least `offset + len` long while the segment exists (a memfd sealed
     /// with `F_SEAL_SHRINK` guarantees it); accesses past a truncated end fault the process.
@@ -146,12 +152,19 @@ impl HostMemory {
         let needed = offset
             .checked_add(len)
             .ok_or(MemoryError::InvalidLength { len })?;
-        let size = sys::file_len(&fd).map_err(MemoryError::os("fstat"))?;
+        let size = sys::check_shared_mappable(&fd, writable).map_err(MemoryError::os("mmap"))?;
         if size < needed {
             return Err(MemoryError::FdTooShort { size, needed });
         }
-        let map = Mapping::map_shared(&fd, offset, len, writable, false).map_err(MemoryError::os("mmap"))?;
-        self.insert_segment(map, SegmentKind::Fd, Some(fd))
+        // Mapped on the first access (see `SegMap`).
+        let map = SegMap::Lazy {
+            fd,
+            offset,
+            len,
+            writable,
+            map: std::sync::OnceLock::new(),
+        };
+        self.insert(map, SegmentKind::Fd, None)
     }
 
     /// Give `map` a fresh HPA range.
@@ -161,6 +174,10 @@ impl HostMemory {
         kind: SegmentKind,
         fd: Option<OwnedFd>,
     ) -> Result<HpaRange, MemoryError> {
+        self.insert(SegMap::Mapped(map), kind, fd)
+    }
+
+    fn insert(&self, map: SegMap, kind: SegmentKind, fd: Option<OwnedFd>) -> Result<HpaRange, MemoryError> {
         let mut st = self.state.lock();
         let range = st.segs.add(map.len())?;
         self.segments.write().insert(Segment {

@@ -11,6 +11,7 @@ use crate::runs::{PinRuns, RunsError};
 use crate::sys::{Mapping, PAGE};
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
 use uvfio_types::{Hpa, HpaRange};
 
 /// HPA alignment of a segment's start (so 1 GiB mappings of a segment stay possible).
@@ -29,14 +30,74 @@ pub enum SegmentKind {
     Fd,
 }
 
-/// One mapped segment.
+/// One segment.
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub(crate) start: Hpa,
-    pub(crate) map: Mapping,
+    pub(crate) map: SegMap,
     pub(crate) kind: SegmentKind,
     /// The fd behind an fd segment, closed when the segment goes (after the unmap).
     pub(crate) _fd: Option<OwnedFd>,
+}
+
+/// A segment's memory in this process: mapped when it was made, or — an fd segment — on its first
+/// access. Making and dropping an fd segment that nothing reads or writes then costs no `mmap` /
+/// `munmap` (a vfio-user client's `DMA_MAP` + `DMA_UNMAP` with no DMA in between, say).
+#[derive(Debug)]
+pub(crate) enum SegMap {
+    /// Mapped.
+    Mapped(Mapping),
+    /// `len` bytes of `fd` from `offset`, `MAP_SHARED` (writable or not) when first needed; a
+    /// mapping that fails then leaves the segment unreachable (accesses fail, as at a bad address).
+    Lazy {
+        fd: OwnedFd,
+        offset: u64,
+        len: u64,
+        writable: bool,
+        map: OnceLock<Option<Mapping>>,
+    },
+}
+
+impl SegMap {
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            SegMap::Mapped(m) => m.len(),
+            SegMap::Lazy { len, .. } => *len,
+        }
+    }
+
+    /// Whether it may be written.
+    pub(crate) fn writable(&self) -> bool {
+        match self {
+            SegMap::Mapped(m) => m.writable(),
+            SegMap::Lazy { writable, .. } => *writable,
+        }
+    }
+
+    /// The mapping, made now if it is lazy and not made yet; `None` if that `mmap` failed.
+    pub(crate) fn get(&self) -> Option<&Mapping> {
+        match self {
+            SegMap::Mapped(m) => Some(m),
+            SegMap::Lazy {
+                fd,
+                offset,
+                len,
+                writable,
+                map,
+            } => map
+                .get_or_init(|| Mapping::map_shared(fd, *offset, *len, *writable, false).ok())
+                .as_ref(),
+        }
+    }
+
+    /// The mapping if it exists, without making one.
+    pub(crate) fn existing(&self) -> Option<&Mapping> {
+        match self {
+            SegMap::Mapped(m) => Some(m),
+            SegMap::Lazy { map, .. } => map.get().and_then(Option::as_ref),
+        }
+    }
 }
 
 impl Segment {
@@ -99,7 +160,7 @@ impl SegmentTable {
             .iter()
             .filter(|s| s.kind == SegmentKind::Adopted)
             .filter_map(|s| {
-                let base = s.map.ptr().as_ptr().addr() as u64;
+                let base = s.map.existing()?.ptr().as_ptr().addr() as u64;
                 let off = va.checked_sub(base).filter(|&off| off < s.map.len())?;
                 s.start.checked_add(off)
             })

@@ -530,9 +530,33 @@ pub(crate) fn set_len(fd: impl AsFd, len: u64) -> Result<(), Errno> {
     rustix::fs::ftruncate(fd, len)
 }
 
-/// The size of the file behind `fd`.
-pub(crate) fn file_len(fd: impl AsFd) -> Result<u64, Errno> {
+/// What a later `mmap(MAP_SHARED)` of `fd` (`PROT_READ`, `| PROT_WRITE` if `writable`) would
+/// refuse, checked now without mapping: a file that is not a regular file (`ENODEV`, as `mmap`
+/// answers for a file without `mmap`), one not open for reading, or not for writing when
+/// `writable` (`EACCES`), a memfd sealed against writes when `writable` (`EPERM`). Its size.
+pub(crate) fn check_shared_mappable(fd: impl AsFd, writable: bool) -> Result<u64, Errno> {
+    let fd = fd.as_fd();
     let st = rustix::fs::fstat(fd)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(Errno::NODEV);
+    }
+    let mode = rustix::fs::fcntl_getfl(fd)? & rustix::fs::OFlags::RWMODE;
+    let readable = mode != rustix::fs::OFlags::WRONLY;
+    if !readable || (writable && mode != rustix::fs::OFlags::RDWR) {
+        return Err(Errno::ACCESS);
+    }
+    if writable {
+        // EINVAL: a file that takes no seals (not a memfd).
+        match rustix::fs::fcntl_get_seals(fd) {
+            Ok(seals)
+                if seals.intersects(rustix::fs::SealFlags::WRITE | rustix::fs::SealFlags::FUTURE_WRITE) =>
+            {
+                return Err(Errno::PERM);
+            }
+            Ok(_) | Err(Errno::INVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
     u64::try_from(st.st_size).map_err(|_| Errno::INVAL)
 }
 
@@ -599,6 +623,51 @@ mod tests {
         let mut b = [1u8; 16];
         assert!(m.read(PAGE, &mut b));
         assert_eq!(b, [0; 16]);
-        assert_eq!(file_len(&fd), Ok(4 * PAGE));
+        assert_eq!(check_shared_mappable(&fd, true), Ok(4 * PAGE));
+    }
+
+    #[test]
+    fn what_a_shared_mapping_would_refuse_is_refused_without_mapping() {
+        let fd = memfd("sys-check", false).unwrap();
+        set_len(&fd, PAGE).unwrap();
+        assert_eq!(check_shared_mappable(&fd, true), Ok(PAGE));
+        // Read-only reopen: readable only.
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let ro = rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        assert_eq!(check_shared_mappable(&ro, false), Ok(PAGE));
+        assert_eq!(check_shared_mappable(&ro, true), Err(Errno::ACCESS));
+        assert_eq!(
+            Mapping::map_shared(&ro, 0, PAGE, true, false).err(),
+            Some(Errno::ACCESS),
+            "mmap agrees"
+        );
+        // Not a regular file.
+        let (r, _w) = std::io::pipe().unwrap();
+        assert_eq!(check_shared_mappable(&r, false), Err(Errno::NODEV));
+        assert_eq!(
+            Mapping::map_shared(&r, 0, PAGE, false, false).err(),
+            Some(Errno::NODEV),
+            "mmap agrees"
+        );
+        // Sealed against writes: readable, not writable.
+        let sealed = rustix::fs::memfd_create(
+            "sys-sealed",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .unwrap();
+        set_len(&sealed, PAGE).unwrap();
+        rustix::fs::fcntl_add_seals(&sealed, rustix::fs::SealFlags::WRITE).unwrap();
+        assert_eq!(check_shared_mappable(&sealed, false), Ok(PAGE));
+        assert_eq!(check_shared_mappable(&sealed, true), Err(Errno::PERM));
+        assert_eq!(
+            Mapping::map_shared(&sealed, 0, PAGE, true, false).err(),
+            Some(Errno::PERM),
+            "mmap agrees"
+        );
     }
 }

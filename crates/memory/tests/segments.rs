@@ -414,3 +414,37 @@ fn probe_user_range_checks_every_vma_of_the_range() {
     // SAFETY: the mapping made above, no longer used.
     unsafe { munmap(file, 2 * P).unwrap() };
 }
+
+/// The lines of `/proc/self/maps` that map the memfd named `name`.
+fn mappings_of(name: &str) -> usize {
+    let needle = format!("/memfd:{name} ");
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&needle) || l.ends_with(&format!("/memfd:{name}")))
+        .count()
+}
+
+#[test]
+fn an_fd_segment_is_mapped_on_its_first_access_only() {
+    let mem = host();
+    let fd = rustix::fs::memfd_create("uvfio-lazy-segment", MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, 4 * PAGE).unwrap();
+    let before = mappings_of("uvfio-lazy-segment");
+    // Made and dropped untouched: never mapped.
+    let range = mem
+        .add_fd_segment(fd.try_clone().unwrap(), 0, 4 * PAGE, true)
+        .unwrap();
+    assert_eq!(mappings_of("uvfio-lazy-segment"), before);
+    mem.release(range).unwrap();
+    // Touched: mapped once, for as long as the segment lives.
+    let range = mem.add_fd_segment(fd, 0, 4 * PAGE, true).unwrap();
+    assert_eq!(mappings_of("uvfio-lazy-segment"), before);
+    mem.write(range.start(), b"x").unwrap();
+    assert_eq!(mappings_of("uvfio-lazy-segment"), before + 1);
+    let mut b = [0u8];
+    mem.read(range.start(), &mut b).unwrap();
+    assert_eq!((b, mappings_of("uvfio-lazy-segment")), ([b'x'], before + 1));
+    mem.release(range).unwrap();
+    assert_eq!(mappings_of("uvfio-lazy-segment"), before);
+}
