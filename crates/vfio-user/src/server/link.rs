@@ -229,12 +229,12 @@ impl Link {
             pending.insert(id, (cmd, tx));
             id
         };
-        let header = Header::new_command(id, cmd, payload.len(), false).ok_or(RemoteDmaError::BadReply(
+        // Only a payload past 4 GiB has no header; requests are cut to max_data_xfer_size.
+        let header = Header::new_command(id, cmd, payload.len(), false).ok_or(RemoteDmaError::Send(
             cmd,
-            ProtoError::TooLarge {
-                what: cmd.name(),
-                count: payload.len() as u64,
-                max: u32::MAX.into(),
+            TransportError::Io {
+                op: "encoding the header",
+                source: Errno::TOOBIG,
             },
         ));
         let sent = header.and_then(|h| {
