@@ -66,12 +66,12 @@ pub trait DmaSource: Send + Sync + std::fmt::Debug {
     /// Reads `buf.len()` bytes at `iova` into `buf`: through [`port`](Self::port) unless the
     /// source overrides it.
     fn read(&self, iova: Iova, buf: &mut [u8]) -> Result<(), DmaError> {
-        self.port().read(iova, buf).map_err(DmaError::Fault)
+        read_split(&self.port(), None, iova, buf)
     }
 
     /// Writes `data` at `iova`: through [`port`](Self::port) unless the source overrides it.
     fn write(&self, iova: Iova, data: &[u8]) -> Result<(), DmaError> {
-        self.port().write(iova, data).map_err(DmaError::Fault)
+        write_split(&self.port(), None, iova, data)
     }
 }
 
@@ -101,16 +101,24 @@ pub struct Piece {
     pub len: usize,
 }
 
-/// Moves `len` bytes at `iova` in address order: each part inside a window of `remote` (which must
-/// allow `access`) through `far`, each part between windows through `near`. Stops at the first
-/// failure. A zero `len` moves nothing.
+/// Which way a [`Piece`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Through the IOMMU (the device's port).
+    Port,
+    /// To the holder of a remote window.
+    Remote,
+}
+
+/// Moves `len` bytes at `iova` in address order: `each` gets every part inside a window of
+/// `remote` (which must allow `access`) with [`Route::Remote`], every part between windows with
+/// [`Route::Port`]. Stops at the first failure. A zero `len` moves nothing.
 pub fn split_transfer(
     remote: &dyn RemoteDma,
     iova: Iova,
     len: usize,
     access: Access,
-    mut near: impl FnMut(Piece) -> Result<(), DmaError>,
-    mut far: impl FnMut(Piece) -> Result<(), DmaError>,
+    mut each: impl FnMut(Piece, Route) -> Result<(), DmaError>,
 ) -> Result<(), DmaError> {
     if len == 0 {
         return Ok(());
@@ -134,11 +142,11 @@ pub fn split_transfer(
             .window(rest)
             .filter(|(w, _)| w.start().raw() <= last && w.last().raw() >= from);
         let Some((window, allowed)) = found else {
-            return near(piece(from, last));
+            return each(piece(from, last), Route::Port);
         };
         // The part before the window goes through the port.
         if window.start().raw() > from {
-            near(piece(from, window.start().raw() - 1))?;
+            each(piece(from, window.start().raw() - 1), Route::Port)?;
         }
         if !allowed.contains(access) {
             return Err(DmaError::Denied {
@@ -148,7 +156,7 @@ pub fn split_transfer(
             });
         }
         let (inside_from, inside_to) = (window.start().raw().max(from), window.last().raw().min(last));
-        far(piece(inside_from, inside_to))?;
+        each(piece(inside_from, inside_to), Route::Remote)?;
         if inside_to >= last {
             return Ok(());
         }
@@ -156,50 +164,47 @@ pub fn split_transfer(
     }
 }
 
-/// [`DmaSource::read`] for a source with remote memory: the remote windows' parts through
-/// `remote`, the others through `port`.
+/// [`DmaSource::read`] for a source that may have remote memory: the remote windows' parts through
+/// `remote`, the others (all of it without `remote`) through `port`.
 pub fn read_split(
     port: &DmaPort,
-    remote: &dyn RemoteDma,
+    remote: Option<&dyn RemoteDma>,
     iova: Iova,
     buf: &mut [u8],
 ) -> Result<(), DmaError> {
-    let len = buf.len();
-    let buf = std::cell::RefCell::new(buf);
-    split_transfer(
-        remote,
-        iova,
-        len,
-        Access::READ,
-        |p| {
-            port.read(p.iova, &mut buf.borrow_mut()[p.at..p.at + p.len])
-                .map_err(DmaError::Fault)
-        },
-        |p| {
-            remote
-                .read(p.iova, &mut buf.borrow_mut()[p.at..p.at + p.len])
-                .map_err(|source| remote_error(p, source))
-        },
-    )
+    let Some(remote) = remote else {
+        return port.read(iova, buf).map_err(DmaError::Fault);
+    };
+    split_transfer(remote, iova, buf.len(), Access::READ, |p, route| {
+        let part = &mut buf[p.at..p.at + p.len];
+        match route {
+            Route::Port => port.read(p.iova, part).map_err(DmaError::Fault),
+            Route::Remote => remote
+                .read(p.iova, part)
+                .map_err(|source| remote_error(p, source)),
+        }
+    })
 }
 
-/// [`DmaSource::write`] for a source with remote memory.
-pub fn write_split(port: &DmaPort, remote: &dyn RemoteDma, iova: Iova, data: &[u8]) -> Result<(), DmaError> {
-    split_transfer(
-        remote,
-        iova,
-        data.len(),
-        Access::WRITE,
-        |p| {
-            port.write(p.iova, &data[p.at..p.at + p.len])
-                .map_err(DmaError::Fault)
-        },
-        |p| {
-            remote
-                .write(p.iova, &data[p.at..p.at + p.len])
-                .map_err(|source| remote_error(p, source))
-        },
-    )
+/// [`DmaSource::write`] for a source that may have remote memory.
+pub fn write_split(
+    port: &DmaPort,
+    remote: Option<&dyn RemoteDma>,
+    iova: Iova,
+    data: &[u8],
+) -> Result<(), DmaError> {
+    let Some(remote) = remote else {
+        return port.write(iova, data).map_err(DmaError::Fault);
+    };
+    split_transfer(remote, iova, data.len(), Access::WRITE, |p, route| {
+        let part = &data[p.at..p.at + p.len];
+        match route {
+            Route::Port => port.write(p.iova, part).map_err(DmaError::Fault),
+            Route::Remote => remote
+                .write(p.iova, part)
+                .map_err(|source| remote_error(p, source)),
+        }
+    })
 }
 
 fn remote_error(p: Piece, source: Box<dyn std::error::Error + Send + Sync>) -> DmaError {
@@ -252,20 +257,13 @@ mod tests {
         access: Access,
     ) -> (Vec<Piece>, Vec<Piece>, Result<(), DmaError>) {
         let (mut near, mut far) = (Vec::new(), Vec::new());
-        let r = split_transfer(
-            w,
-            Iova::new(iova),
-            len,
-            access,
-            |p| {
-                near.push(p);
-                Ok(())
-            },
-            |p| {
-                far.push(p);
-                Ok(())
-            },
-        );
+        let r = split_transfer(w, Iova::new(iova), len, access, |p, route| {
+            match route {
+                Route::Port => near.push(p),
+                Route::Remote => far.push(p),
+            }
+            Ok(())
+        });
         (near, far, r)
     }
 
@@ -363,15 +361,15 @@ mod tests {
             Iova::new(0x1000),
             0x3000,
             Access::READ,
-            |_| {
-                Err(DmaError::Wraps {
+            |_, route| match route {
+                Route::Port => Err(DmaError::Wraps {
                     iova: Iova::new(0),
                     len: 0,
-                })
-            },
-            |_| {
-                far += 1;
-                Ok(())
+                }),
+                Route::Remote => {
+                    far += 1;
+                    Ok(())
+                }
             },
         );
         assert!(r.is_err());

@@ -29,7 +29,7 @@ pub use edu::Edu;
 pub use edu_pci::{EDU_DEVICE, EDU_VENDOR, EduPci, edu_function, edu_vfio};
 pub use vfio_pci::{PciDevice, VfioPci};
 
-pub use dma::{DmaError, DmaSource, Piece, RemoteDma, read_split, split_transfer, write_split};
+pub use dma::{DmaError, DmaSource, Piece, RemoteDma, Route, read_split, split_transfer, write_split};
 
 /// What a device needs of its PCI function to raise interrupts and issue DMA.
 pub trait EduBus: Send + Sync + std::fmt::Debug {

@@ -115,17 +115,11 @@ impl DmaSource for EndpointDma {
     fn read(&self, iova: Iova, buf: &mut [u8]) -> Result<(), DmaError> {
         // A clone, so that the lock is not held while the remote holder answers.
         let remote = self.remote.read().clone();
-        match remote {
-            None => self.port().read(iova, buf).map_err(DmaError::Fault),
-            Some(remote) => read_split(&self.port(), &*remote, iova, buf),
-        }
+        read_split(&self.port(), remote.as_deref(), iova, buf)
     }
 
     fn write(&self, iova: Iova, data: &[u8]) -> Result<(), DmaError> {
         let remote = self.remote.read().clone();
-        match remote {
-            None => self.port().write(iova, data).map_err(DmaError::Fault),
-            Some(remote) => write_split(&self.port(), &*remote, iova, data),
-        }
+        write_split(&self.port(), remote.as_deref(), iova, data)
     }
 }
