@@ -273,7 +273,8 @@ impl DmaPort {
                     // Pages whose host addresses follow each other (a segment mapped in one piece,
                     // as a client's memfd is) become one run: one translation pass, and one large
                     // copy, which moves bytes faster than page-sized ones. A transfer scattered
-                    // over more runs than fit here is translated a second time as it is copied.
+                    // over more runs than fit here is translated a second time and copied page by
+                    // page.
                     let mut runs = Runs::default();
                     self.walk_pages(range, access, generation, &mut |page_iova, e, n| {
                         runs.push(piece(iova, page_iova, e, n));
@@ -285,14 +286,8 @@ impl DmaPort {
                             }
                             return Ok(());
                         }
-                        let mut run = Runs::default();
                         self.walk_pages(range, access, generation, &mut |page_iova, e, n| {
-                            if let Some((off, ptr, n)) = run.push_one(piece(iova, page_iova, e, n)) {
-                                copy(off, ptr, n);
-                            }
-                        })
-                        .map(|()| {
-                            if let Some(&(off, ptr, n)) = run.all().and_then(|r| r.first()) {
+                            if let Some((off, ptr, n)) = piece(iova, page_iova, e, n) {
                                 copy(off, ptr, n);
                             }
                         })
@@ -504,36 +499,20 @@ impl Default for Runs {
 }
 
 impl Runs {
-    /// Whether `p` continues `last`.
-    fn extends(last: &Piece, p: &Piece) -> bool {
-        last.0 + last.2 == p.0 && last.1.as_ptr().wrapping_add(last.2) == p.1.as_ptr()
-    }
-
-    /// Appends `p`, merged into the last run when it continues it.
+    /// Appends `p`, merged into the last run when it continues it (in the buffer and in host
+    /// memory).
     fn push(&mut self, p: Option<Piece>) {
         let Some(p) = p else { return };
+        let extends =
+            |last: &Piece| last.0 + last.2 == p.0 && last.1.as_ptr().wrapping_add(last.2) == p.1.as_ptr();
         match self.len.checked_sub(1) {
-            Some(i) if Self::extends(&self.runs[i], &p) => self.runs[i].2 += p.2,
+            Some(i) if extends(&self.runs[i]) => self.runs[i].2 += p.2,
             _ if self.len < INLINE_RUNS => {
                 self.runs[self.len] = p;
                 self.len += 1;
             }
             _ => self.overflow = true,
         }
-    }
-
-    /// Keeps one run: merges `p` into it, or starts a new one with `p` and returns the finished
-    /// one.
-    fn push_one(&mut self, p: Option<Piece>) -> Option<Piece> {
-        let p = p?;
-        if self.len == 1 && Self::extends(&self.runs[0], &p) {
-            self.runs[0].2 += p.2;
-            return None;
-        }
-        let done = (self.len == 1).then_some(self.runs[0]);
-        self.runs[0] = p;
-        self.len = 1;
-        done
     }
 
     /// All the runs, if they fit.
