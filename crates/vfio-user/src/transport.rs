@@ -167,16 +167,17 @@ impl Receiver {
         self.end - self.start
     }
 
+    /// The next message's header, once all of it is here.
+    fn header(&self) -> Option<Header> {
+        let head = self.buf.get(self.start..self.end)?.first_chunk::<HEADER_SIZE>()?;
+        Some(Header::decode(head))
+    }
+
     /// Whether a whole message (header and payload) is already here: receiving it makes no call.
     pub fn has_message(&self) -> bool {
-        let avail = self.buffered();
-        avail >= HEADER_SIZE && {
-            let mut head = [0u8; HEADER_SIZE];
-            head.copy_from_slice(&self.buf[self.start..self.start + HEADER_SIZE]);
-            Header::decode(&head)
-                .payload_len()
-                .is_some_and(|len| avail - HEADER_SIZE >= len)
-        }
+        self.header()
+            .and_then(|h| h.payload_len())
+            .is_some_and(|len| self.buffered() - HEADER_SIZE >= len)
     }
 
     /// Makes room for `need` bytes from `start`: moves the unread bytes to the front, grows.
@@ -259,7 +260,10 @@ impl Receiver {
         readable: bool,
     ) -> Result<Message, TransportError> {
         let mut readable = readable;
-        while self.buffered() < HEADER_SIZE {
+        let header = loop {
+            if let Some(header) = self.header() {
+                break header;
+            }
             // A header usually has to be waited for; the rest of a partial one comes at once.
             let ready = readable || self.buffered() > 0;
             readable = false;
@@ -272,10 +276,7 @@ impl Receiver {
                     }),
                 };
             }
-        }
-        let mut head = [0u8; HEADER_SIZE];
-        head.copy_from_slice(&self.buf[self.start..self.start + HEADER_SIZE]);
-        let header = Header::decode(&head);
+        };
         let len = header
             .payload_len()
             .filter(|&len| len <= limits.max_payload)
