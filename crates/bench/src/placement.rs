@@ -9,6 +9,15 @@
 //! server on different cores), `shared` (both on the first), or `free` (no pinning).
 
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+use std::sync::OnceLock;
+
+/// The CPUs the process may use, as the first placement of the run found them: read before any
+/// thread is pinned, so a server thread spawned by a pinned client (and inheriting its one CPU)
+/// still picks the second CPU of the set, not of its own.
+fn allowed() -> Option<CpuSet> {
+    static ALLOWED: OnceLock<Option<CpuSet>> = OnceLock::new();
+    *ALLOWED.get_or_init(|| sched_getaffinity(None).ok())
+}
 
 /// How the two ends are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +49,10 @@ impl Placement {
         }
     }
 
-    /// The CPUs (client, server), from those the process may use; `None` to leave threads alone
+    /// The CPUs (client, server), from those the process may use ([`allowed`]); `None` to leave threads alone
     /// (free placement, or one CPU only for a split one).
     fn cpus(self) -> Option<(usize, usize)> {
-        let allowed = sched_getaffinity(None).ok()?;
+        let allowed = allowed()?;
         let mut cpus = (0..CpuSet::MAX_CPU).filter(|&c| allowed.is_set(c));
         let first = cpus.next()?;
         match self {
@@ -106,5 +115,35 @@ mod tests {
         assert_eq!(sched_getaffinity(None).unwrap(), before);
         let _free = Placement::Free.client();
         assert_eq!(sched_getaffinity(None).unwrap(), before);
+    }
+
+    fn the_cpu() -> Option<usize> {
+        let set = sched_getaffinity(None).ok()?;
+        (set.count() == 1).then(|| (0..CpuSet::MAX_CPU).find(|&c| set.is_set(c)))?
+    }
+
+    #[test]
+    fn a_server_spawned_by_a_pinned_client_runs_on_another_cpu() {
+        if sched_getaffinity(None).unwrap().count() < 2 {
+            eprintln!("one CPU allowed: nothing to split");
+            return;
+        }
+        let _pin = Placement::Split.client();
+        let client = the_cpu().expect("the client is on one CPU");
+        let server = std::thread::spawn(|| {
+            Placement::Split.server();
+            the_cpu()
+        })
+        .join()
+        .unwrap()
+        .expect("the server is on one CPU");
+        assert_ne!(client, server, "split placement put both ends on CPU {client}");
+        let shared = std::thread::spawn(|| {
+            Placement::Shared.server();
+            the_cpu()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(shared, Some(client));
     }
 }
