@@ -17,8 +17,7 @@ use crate::proto::dma::{DmaData, DmaMap, DmaRead, DmaUnmap, UnmapTarget};
 use crate::proto::region::RegionAccess;
 use crate::proto::version::{Capabilities, Version};
 use crate::proto::{Command, Header, MessageType, ProtoError};
-use crate::transport::{Limits, Receiver, TransportError, send_message};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use crate::transport::{Limits, Receiver, TransportError, Wait, send_message};
 use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
 use std::io::IoSlice;
@@ -122,8 +121,11 @@ impl Client {
             .map_err(ClientError::Connect)
     }
 
-    /// A client over a connected socket; replies are awaited 10 s.
+    /// A client over a connected socket; replies are awaited 10 s. The socket's receive timeout
+    /// becomes [`crate::transport::RECV_SLICE`] (see [`crate::transport::prepare`]).
     pub fn new(sock: UnixStream) -> Client {
+        // Failing both ways leaves a socket that cannot be set up at all: its first call says so.
+        let _ = crate::transport::prepare(sock.as_fd());
         Client {
             sock,
             next_id: 1,
@@ -207,40 +209,27 @@ impl Client {
         Ok(id)
     }
 
-    /// Receives the next message (any), waiting at most the timeout for its first byte.
+    /// Receives the next message (any), waiting at most the timeout for it (about: a read that has
+    /// begun may go on up to [`crate::transport::RECV_SLICE`] longer).
     pub fn recv(&mut self) -> Result<Reply, ClientError> {
-        // A message already here (it came with the previous one) needs no wait.
-        let readable = self.rx.has_message() || self.wait_readable()?;
         let limits = Limits {
             max_payload: 64 << 20,
             max_fds: 16,
         };
-        let msg = self
-            .rx
-            .recv(self.sock.as_fd(), &limits, None, readable)
-            .map_err(ClientError::Transport)?;
+        let until = Wait {
+            stop: None,
+            deadline: Instant::now().checked_add(self.timeout),
+        };
+        let msg = match self.rx.recv(self.sock.as_fd(), &limits, until) {
+            Ok(msg) => msg,
+            Err(TransportError::TimedOut) => return Err(ClientError::Timeout(self.timeout)),
+            Err(e) => return Err(ClientError::Transport(e)),
+        };
         Ok(Reply {
             header: msg.header,
             payload: msg.payload,
             fds: msg.fds,
         })
-    }
-
-    /// Waits at most the timeout for the socket to become readable.
-    fn wait_readable(&self) -> Result<bool, ClientError> {
-        let mut set = [PollFd::new(&self.sock, PollFlags::IN)];
-        let timeout = Timespec {
-            tv_sec: self.timeout.as_secs().try_into().unwrap_or(i64::MAX),
-            tv_nsec: self.timeout.subsec_nanos().into(),
-        };
-        loop {
-            match poll(&mut set, Some(&timeout)) {
-                Ok(0) => return Err(ClientError::Timeout(self.timeout)),
-                Ok(_) => return Ok(true),
-                Err(Errno::INTR) => continue,
-                Err(source) => return Err(ClientError::Transport(TransportError::Io { op: "poll", source })),
-            }
-        }
     }
 
     /// Sends `cmd` and returns its (successful) reply; server requests that come first are

@@ -10,9 +10,16 @@
 //! A `msg_size` below the header or above the limit cannot be framed: the caller answers it with an
 //! error and closes the connection, since the stream has lost its message boundaries.
 //!
-//! Every wait also watches an optional stop descriptor (an eventfd): when it becomes readable the
-//! call gives up with [`TransportError::Stopped`]. Sends use `MSG_NOSIGNAL` (a closed peer is
-//! `EPIPE`, not `SIGPIPE`).
+//! A receive that has to wait sleeps in `recvmsg` itself, a slice at a time ([`RECV_SLICE`], the
+//! socket's `SO_RCVTIMEO`, set by [`prepare`]); only when a slice passes with nothing to read does
+//! it go on waiting in `poll`, which also watches an optional stop descriptor (an eventfd: when it
+//! becomes readable the call gives up with [`TransportError::Stopped`]) and an optional deadline
+//! ([`TransportError::TimedOut`]). A reply that comes at once thus wakes its reader in `recvmsg`:
+//! with the two ends on two CPUs of this project's VM, a wake-up in `poll` followed by a
+//! `recvmsg` costs ~15 µs more per round trip than a wake-up in `recvmsg` (median of 5 runs of
+//! 20 000 32-byte round trips each: 55–56 µs blocking in `recvmsg`, with or without
+//! `SO_RCVTIMEO`, 70–71 µs in `poll`). Sends use `MSG_NOSIGNAL` (a closed peer is `EPIPE`, not
+//! `SIGPIPE`).
 
 use crate::proto::{HEADER_SIZE, Header};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -25,6 +32,7 @@ use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 /// Errors of the socket.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +59,9 @@ pub enum TransportError {
     /// The stop descriptor became readable.
     #[error("stopped")]
     Stopped,
+    /// The deadline passed with nothing (or not all of a message) to read.
+    #[error("nothing to read before the deadline")]
+    TimedOut,
     /// A socket call failed.
     #[error("{op} failed")]
     Io {
@@ -84,15 +95,52 @@ pub struct Message {
     pub fds_truncated: bool,
 }
 
-/// Waits until `fd` is ready for `events` or `stop` is readable.
-fn wait(fd: BorrowedFd<'_>, events: PollFlags, stop: Option<BorrowedFd<'_>>) -> Result<(), TransportError> {
+/// How long a receive waits, and for what besides bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wait<'a> {
+    /// Give up with [`TransportError::Stopped`] once this descriptor is readable.
+    pub stop: Option<BorrowedFd<'a>>,
+    /// Give up with [`TransportError::TimedOut`] once this passes.
+    pub deadline: Option<Instant>,
+}
+
+/// How long one blocking `recvmsg` sleeps before the wait goes on in `poll` (where the stop
+/// descriptor and the deadline are watched): the most a stop or a deadline is noticed late.
+pub const RECV_SLICE: Duration = Duration::from_millis(10);
+
+/// Makes receives on `sock` sleep in `recvmsg` at most [`RECV_SLICE`] at a time (its
+/// `SO_RCVTIMEO`); a socket where that cannot be set is made non-blocking, so every wait is a
+/// `poll`. A blocking socket without the slice would keep a receive asleep past its stop and its
+/// deadline.
+pub fn prepare(sock: BorrowedFd<'_>) -> Result<(), Errno> {
+    rustix::net::sockopt::set_socket_timeout(sock, rustix::net::sockopt::Timeout::Recv, Some(RECV_SLICE))
+        .or_else(|_| rustix::io::ioctl_fionbio(sock, true))
+}
+
+/// Waits until `fd` is ready for `events`, or `wait`'s stop descriptor is readable, or its deadline
+/// passes.
+fn wait(fd: BorrowedFd<'_>, events: PollFlags, wait: Wait<'_>) -> Result<(), TransportError> {
     loop {
         let mut set = Vec::with_capacity(2);
         set.push(PollFd::new(&fd, events));
-        if let Some(s) = &stop {
+        if let Some(s) = &wait.stop {
             set.push(PollFd::new(s, PollFlags::IN));
         }
-        match poll(&mut set, None) {
+        let timeout = match wait.deadline {
+            None => None,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(TransportError::TimedOut);
+                }
+                Some(rustix::event::Timespec {
+                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+                    tv_nsec: left.subsec_nanos().into(),
+                })
+            }
+        };
+        match poll(&mut set, timeout.as_ref()) {
+            Ok(0) => continue, // the deadline, checked above
             Ok(_) => {}
             Err(Errno::INTR) => continue,
             Err(source) => return Err(TransportError::Io { op: "poll", source }),
@@ -193,14 +241,13 @@ impl Receiver {
         }
     }
 
-    /// One `recvmsg` into the free space, waiting first unless `ready`; the bytes it brought (0
-    /// at the end of the stream).
+    /// One `recvmsg` into the free space (see the module doc for how it waits); the bytes it
+    /// brought (0 at the end of the stream).
     fn fill(
         &mut self,
         sock: BorrowedFd<'_>,
         max_fds: usize,
-        stop: Option<BorrowedFd<'_>>,
-        mut ready: bool,
+        until: Wait<'_>,
     ) -> Result<usize, TransportError> {
         if self.end == self.buf.len() {
             let need = self.buffered() + READ_CHUNK;
@@ -208,21 +255,13 @@ impl Receiver {
         }
         let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
         loop {
-            if !ready {
-                wait(sock, PollFlags::IN, stop)?;
-            }
-            ready = true;
             let mut control = RecvAncillaryBuffer::new(&mut space);
             let mut iov = [IoSliceMut::new(&mut self.buf[self.end..])];
-            let got = match recvmsg(
-                sock,
-                &mut iov,
-                &mut control,
-                RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
-            ) {
+            let got = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
                 Ok(got) => got,
+                // A slice passed (or the socket does not block): wait in poll.
                 Err(Errno::AGAIN) => {
-                    ready = false;
+                    wait(sock, PollFlags::IN, until)?;
                     continue;
                 }
                 Err(Errno::INTR) => continue,
@@ -249,25 +288,19 @@ impl Receiver {
         }
     }
 
-    /// Receives one message. [`TransportError::Closed`] at a clean end of the stream. `readable`:
-    /// the caller has just seen the socket readable (its own `poll`), so the first read need not
-    /// wait.
+    /// Receives one message, waiting as `until` says. [`TransportError::Closed`] at a clean end
+    /// of the stream.
     pub fn recv(
         &mut self,
         sock: BorrowedFd<'_>,
         limits: &Limits,
-        stop: Option<BorrowedFd<'_>>,
-        readable: bool,
+        until: Wait<'_>,
     ) -> Result<Message, TransportError> {
-        let mut readable = readable;
         let header = loop {
             if let Some(header) = self.header() {
                 break header;
             }
-            // A header usually has to be waited for; the rest of a partial one comes at once.
-            let ready = readable || self.buffered() > 0;
-            readable = false;
-            if self.fill(sock, limits.max_fds, stop, ready)? == 0 {
+            if self.fill(sock, limits.max_fds, until)? == 0 {
                 return match self.buffered() {
                     0 => Err(TransportError::Closed),
                     got => Err(TransportError::Truncated {
@@ -289,8 +322,7 @@ impl Receiver {
             self.room(total);
         }
         while self.buffered() < total {
-            // A payload usually comes with its header: read before waiting.
-            if self.fill(sock, limits.max_fds, stop, true)? == 0 {
+            if self.fill(sock, limits.max_fds, until)? == 0 {
                 return Err(TransportError::Truncated {
                     got: self.buffered() - HEADER_SIZE,
                     want: len,
@@ -346,7 +378,7 @@ pub fn send_message(
     let mut ready = true;
     while sent < total {
         if !ready {
-            wait(sock, PollFlags::OUT, stop)?;
+            wait(sock, PollFlags::OUT, Wait { stop, deadline: None })?;
         }
         ready = true;
         let mut control = SendAncillaryBuffer::new(&mut space);
@@ -425,14 +457,14 @@ mod tests {
         both.extend(message(2, &[7u8; 3000]));
         a.write_all(&both).unwrap();
         let mut rx = Receiver::new();
-        let m1 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        let m1 = rx.recv(b.as_fd(), &LIMITS, Wait::default()).unwrap();
         assert_eq!((m1.header.msg_id, m1.payload.as_slice()), (1, &b"first"[..]));
         assert!(rx.has_message(), "the second came with the first read");
         drop(a); // a further read would see the end of the stream
-        let m2 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        let m2 = rx.recv(b.as_fd(), &LIMITS, Wait::default()).unwrap();
         assert_eq!((m2.header.msg_id, m2.payload), (2, vec![7u8; 3000]));
         assert!(matches!(
-            rx.recv(b.as_fd(), &LIMITS, None, false),
+            rx.recv(b.as_fd(), &LIMITS, Wait::default()),
             Err(TransportError::Closed)
         ));
     }
@@ -450,7 +482,7 @@ mod tests {
         let mut rx = Receiver::new();
         let got: Vec<(u16, usize)> = (0..3)
             .map(|_| {
-                let m = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+                let m = rx.recv(b.as_fd(), &LIMITS, Wait::default()).unwrap();
                 assert!(!m.fds_truncated);
                 (m.header.msg_id, m.fds.len())
             })
@@ -474,10 +506,10 @@ mod tests {
             a
         });
         let mut rx = Receiver::new();
-        let m1 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        let m1 = rx.recv(b.as_fd(), &LIMITS, Wait::default()).unwrap();
         assert_eq!(m1.fds.len(), 2);
         assert!(m1.fds_truncated, "three descriptors, two allowed");
-        let m2 = rx.recv(b.as_fd(), &LIMITS, None, false).unwrap();
+        let m2 = rx.recv(b.as_fd(), &LIMITS, Wait::default()).unwrap();
         assert_eq!(m2.payload, big);
         assert!(m2.fds.is_empty());
         drop(sender.join().unwrap());
@@ -491,7 +523,7 @@ mod tests {
             a.write_all(&message(1, &[0u8; 10])[..cut]).unwrap();
             drop(a);
             let mut rx = Receiver::new();
-            match rx.recv(b.as_fd(), &LIMITS, None, false) {
+            match rx.recv(b.as_fd(), &LIMITS, Wait::default()) {
                 Err(TransportError::Truncated { got: g, want: w }) => assert_eq!((g, w), (got, want)),
                 other => panic!("cut at {cut}: {other:?}"),
             }
@@ -508,8 +540,51 @@ mod tests {
         a.write_all(&message(1, &[0u8; 9])).unwrap();
         let mut rx = Receiver::new();
         assert!(matches!(
-            rx.recv(b.as_fd(), &limits, None, false),
+            rx.recv(b.as_fd(), &limits, Wait::default()),
             Err(TransportError::Framing { .. })
         ));
+    }
+
+    #[test]
+    fn a_receive_waits_in_slices_until_its_deadline_or_its_stop() {
+        let (a, b) = UnixStream::pair().unwrap();
+        prepare(b.as_fd()).unwrap();
+        let mut rx = Receiver::new();
+        // Longer than a slice: the wait goes on in poll and ends at the deadline, not before.
+        let start = Instant::now();
+        let deadline = start + RECV_SLICE * 3;
+        let until = Wait {
+            stop: None,
+            deadline: Some(deadline),
+        };
+        assert!(matches!(
+            rx.recv(b.as_fd(), &LIMITS, until),
+            Err(TransportError::TimedOut)
+        ));
+        assert!(Instant::now() >= deadline);
+        // A stop already signalled is seen once the first slice passes.
+        let stop = eventfd();
+        rustix::io::write(&stop, &1u64.to_ne_bytes()).unwrap();
+        let until = Wait {
+            stop: Some(stop.as_fd()),
+            deadline: None,
+        };
+        assert!(matches!(
+            rx.recv(b.as_fd(), &LIMITS, until),
+            Err(TransportError::Stopped)
+        ));
+        // Bytes that come while the receive sleeps in recvmsg wake it, stop or not.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(RECV_SLICE / 2);
+            (&a).write_all(&message(9, b"late")).unwrap();
+            a
+        });
+        let until = Wait {
+            stop: None,
+            deadline: Some(Instant::now() + Duration::from_secs(10)),
+        };
+        let m = rx.recv(b.as_fd(), &LIMITS, until).unwrap();
+        assert_eq!((m.header.msg_id, m.payload.as_slice()), (9, &b"late"[..]));
+        drop(sender.join().unwrap());
     }
 }

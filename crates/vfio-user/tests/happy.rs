@@ -515,3 +515,19 @@ fn device_state_is_retained_across_clients_but_dma_maps_and_eventfds_are_not() {
     assert_eq!(c3.read32(BAR0, reg::LIVENESS).expect("liveness"), 0);
     assert_eq!(c3.read32(BAR0, reg::FACTORIAL).expect("factorial"), 0);
 }
+
+#[test]
+fn a_reply_that_never_comes_is_a_timeout_after_the_clients_timeout() {
+    // No server: the other end of the pair reads nothing and answers nothing.
+    let (ours, _silent) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    let mut c = Client::new(ours);
+    let timeout = Duration::from_millis(40);
+    c.set_timeout(timeout);
+    let start = Instant::now();
+    let got = c.call(Command::DeviceGetInfo, &[0u8; 16], &[]);
+    assert!(
+        matches!(got, Err(uvfio_vfio_user::ClientError::Timeout(t)) if t == timeout),
+        "{got:?}"
+    );
+    assert!(start.elapsed() >= timeout, "gave up before its timeout");
+}

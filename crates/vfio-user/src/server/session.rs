@@ -25,7 +25,7 @@ use crate::proto::feature::{Feature, decode_mig_data_read, decode_mig_data_write
 use crate::proto::region::{RegionAccess, decode_write_multi, encode_write_multi_reply};
 use crate::proto::version::{Negotiated, ServerLimits, Version, negotiate};
 use crate::proto::{Command, Header, MessageType, ProtoError};
-use crate::transport::{Limits, Message, Receiver, TransportError};
+use crate::transport::{Limits, Message, Receiver, TransportError, Wait};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -241,6 +241,14 @@ impl Session<'_> {
                 .saturating_add(4096),
             max_fds: usize::try_from(self.limits.max_msg_fds).unwrap_or(usize::MAX),
         };
+        crate::transport::prepare(self.sock).map_err(|source| TransportError::Io {
+            op: "setting the connection's receive timeout",
+            source,
+        })?;
+        let until = Wait {
+            stop: Some(self.stop),
+            deadline: None,
+        };
         let mut served: u64 = 0;
         let mut rx = Receiver::new();
         loop {
@@ -250,7 +258,7 @@ impl Session<'_> {
             if served % STOP_CHECK_EVERY == 0 && crate::transport::stopped(self.stop) {
                 return Ok(Disconnect::Stopped);
             }
-            let msg = match rx.recv(self.sock, &limits, Some(self.stop), false) {
+            let msg = match rx.recv(self.sock, &limits, until) {
                 Ok(msg) => msg,
                 Err(TransportError::Closed) => return Ok(Disconnect::Closed),
                 Err(TransportError::Stopped) => return Ok(Disconnect::Stopped),
