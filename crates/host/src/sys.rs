@@ -69,10 +69,9 @@ impl UserMemory for ProcessMemory {
         if fd < 0 {
             return Err(BadFd(fd));
         }
-        // SAFETY: `fd` is only used for the two fcntl calls below, within this function; if it
-        // is not open, `F_GETFD` fails with EBADF and nothing else touches it.
+        // SAFETY: `fd` is only used for the one fcntl call below, within this function; if it
+        // is not open, `F_DUPFD_CLOEXEC` fails with EBADF and nothing else touches it.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        rustix::io::fcntl_getfd(borrowed).map_err(|_| BadFd(fd))?;
         rustix::io::fcntl_dupfd_cloexec(borrowed, 0).map_err(|_| BadFd(fd))
     }
 

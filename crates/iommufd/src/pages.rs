@@ -142,8 +142,9 @@ enum Source {
     /// `base` is its first page.
     User { buf: UserBuffer, base: HostVa },
     /// A range of a memfd (`IOMMU_IOAS_MAP_FILE`); `first_page` is the file offset of its first
-    /// page. The file stays open as long as the `Pages` does, so its pages cannot go away.
-    File { fd: OwnedFd, first_page: u64 },
+    /// page. The file stays open as long as the `Pages` does, so its pages cannot go away; the
+    /// host segment it is attached as shares the descriptor.
+    File { fd: Arc<OwnedFd>, first_page: u64 },
 }
 
 /// The pages of one driver buffer.
@@ -204,7 +205,7 @@ impl Pages {
             wraps,
         })?;
         let source = Source::File {
-            fd,
+            fd: Arc::new(fd),
             first_page: first,
         };
         Ok(Self::with_source(mem, account, source, npages, writable))
@@ -240,17 +241,10 @@ impl Pages {
                     .map_err(|source| PagesError::Fault { va: *base, source })?;
                 self.mem.adopt_buffer(buf).map_err(PagesError::Host)
             }
-            Source::File { fd, first_page } => {
-                let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| {
-                    PagesError::Host(MemoryError::Os {
-                        call: "dup",
-                        source: e,
-                    })
-                })?;
-                self.mem
-                    .add_fd_segment(dup, *first_page, len, self.writable)
-                    .map_err(PagesError::Host)
-            }
+            Source::File { fd, first_page } => self
+                .mem
+                .add_fd_segment(Arc::clone(fd), *first_page, len, self.writable)
+                .map_err(PagesError::Host),
         }
     }
 

@@ -5,6 +5,7 @@ use crate::sys::{self, Mapping, PAGE};
 use crate::{HostMemory, MemoryError};
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use uvfio_types::{Hpa, HpaRange};
 
 /// What [`HostMemory::segment`] knows about the segment holding an address.
@@ -128,7 +129,9 @@ impl HostMemory {
     }
 
     /// Map `len` bytes of `fd` from `offset` (both 4 KiB aligned) `MAP_SHARED`, read-only unless
-    /// `writable`, as a new segment at a fresh HPA range. The fd is kept (and closed on release).
+    /// `writable`, as a new segment at a fresh HPA range. The segment holds a reference to the fd
+    /// until it is released (an owner that keeps one too, as iommufd's pages do, shares it rather
+    /// than duplicating the descriptor; the last holder closes it).
     /// What `mmap` would refuse is refused now (`MemoryError::Os` with `mmap`'s errno: not a
     /// regular file, not open for reading / writing, sealed against writes), but the mapping is
     /// made on the segment's first access, so a segment nothing touches costs no `mmap`.
@@ -137,7 +140,7 @@ impl HostMemory {
     /// with `F_SEAL_SHRINK` guarantees it); accesses past a truncated end fault the process.
     pub fn add_fd_segment(
         &self,
-        fd: OwnedFd,
+        fd: impl Into<Arc<OwnedFd>>,
         offset: u64,
         len: u64,
         writable: bool,
@@ -152,7 +155,8 @@ impl HostMemory {
         let needed = offset
             .checked_add(len)
             .ok_or(MemoryError::InvalidLength { len })?;
-        let size = sys::check_shared_mappable(&fd, writable).map_err(MemoryError::os("mmap"))?;
+        let fd = fd.into();
+        let size = sys::check_shared_mappable(&*fd, writable).map_err(MemoryError::os("mmap"))?;
         if size < needed {
             return Err(MemoryError::FdTooShort { size, needed });
         }

@@ -11,7 +11,7 @@ use crate::runs::{PinRuns, RunsError};
 use crate::sys::{Mapping, PAGE};
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use uvfio_types::{Hpa, HpaRange};
 
 /// HPA alignment of a segment's start (so 1 GiB mappings of a segment stay possible).
@@ -50,7 +50,7 @@ pub(crate) enum SegMap {
     /// `len` bytes of `fd` from `offset`, `MAP_SHARED` (writable or not) when first needed; a
     /// mapping that fails then leaves the segment unreachable (accesses fail, as at a bad address).
     Lazy {
-        fd: OwnedFd,
+        fd: Arc<OwnedFd>,
         offset: u64,
         len: u64,
         writable: bool,
@@ -86,7 +86,7 @@ impl SegMap {
                 writable,
                 map,
             } => map
-                .get_or_init(|| Mapping::map_shared(fd, *offset, *len, *writable, false).ok())
+                .get_or_init(|| Mapping::map_shared(&**fd, *offset, *len, *writable, false).ok())
                 .as_ref(),
         }
     }
