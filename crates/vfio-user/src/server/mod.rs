@@ -16,7 +16,8 @@
 //! resets it, as Linux's vfio-pci does on release).
 //!
 //! [`StopHandle::stop`] ends [`Server::serve`] (and a session in progress, which is cleaned up as
-//! on a disconnection) from any thread; it is one `write(2)` to an eventfd, so a signal handler
+//! on a disconnection; a session waiting for the client's next message sees it within
+//! [`crate::transport::RECV_SLICE`]) from any thread; it is one `write(2)` to an eventfd, so a signal handler
 //! may call it (SIGINT / SIGTERM handling is the caller's: "The backend program must honor the
 //! SIGTERM signal").
 
