@@ -518,6 +518,8 @@ fn device_state_is_retained_across_clients_but_dma_maps_and_eventfds_are_not() {
 
 #[test]
 fn a_reply_that_never_comes_is_a_timeout_after_the_clients_timeout() {
+    // Serial like the others: its descriptors must not show up in another test's fd baseline.
+    let _g = serial();
     // No server: the other end of the pair reads nothing and answers nothing.
     let (ours, _silent) = std::os::unix::net::UnixStream::pair().expect("socket pair");
     let mut c = Client::new(ours);
