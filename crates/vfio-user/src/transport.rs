@@ -587,4 +587,35 @@ mod tests {
         assert_eq!((m.header.msg_id, m.payload.as_slice()), (9, &b"late"[..]));
         drop(sender.join().unwrap());
     }
+
+    #[test]
+    fn a_non_blocking_socket_waits_in_poll_until_its_deadline_or_its_bytes() {
+        // What prepare falls back to when SO_RCVTIMEO cannot be set, and what a caller's own
+        // non-blocking socket gets: every wait is a poll, bounded by the deadline.
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut rx = Receiver::new();
+        let deadline = Instant::now() + RECV_SLICE;
+        let until = Wait {
+            stop: None,
+            deadline: Some(deadline),
+        };
+        assert!(matches!(
+            rx.recv(b.as_fd(), &LIMITS, until),
+            Err(TransportError::TimedOut)
+        ));
+        assert!(Instant::now() >= deadline, "gave up before the deadline");
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(RECV_SLICE / 2);
+            (&a).write_all(&message(4, b"polled")).unwrap();
+            a
+        });
+        let until = Wait {
+            stop: None,
+            deadline: Some(Instant::now() + Duration::from_secs(10)),
+        };
+        let m = rx.recv(b.as_fd(), &LIMITS, until).unwrap();
+        assert_eq!((m.header.msg_id, m.payload.as_slice()), (4, &b"polled"[..]));
+        drop(sender.join().unwrap());
+    }
 }
