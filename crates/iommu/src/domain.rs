@@ -234,7 +234,11 @@ impl Domain {
     /// Maps `len` bytes at `iova` to `hpa` with `prot`. Super-pages are used where alignment allows.
     /// An overlap with an existing mapping fails with nothing changed. Pinning is the caller's job.
     pub fn map(&self, iova: Iova, hpa: Hpa, len: u64, prot: Access) -> Result<(), IommuError> {
-        Ok(self.paging()?.table.map(iova, hpa, len, prot)?)
+        let paging = self.paging()?;
+        paging.table.map(iova, hpa, len, prot)?;
+        // Emptied tables a super-page replaced are freed with the next invalidation's batch.
+        paging.table.take_retired(&mut paging.pending.lock());
+        Ok(())
     }
 
     /// Unmaps every mapping in `range` (splitting a super-page the range cuts), returning the bytes

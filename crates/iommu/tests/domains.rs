@@ -8,6 +8,7 @@ use uvfio_iommu::{
     Domain, DomainConfig, DomainType, FaultHandler, FaultReason, FaultRecord, FaultResponse, Invalidation,
     Levels,
 };
+use uvfio_memory::HostMemory;
 use uvfio_types::{Access, Hpa, Iova, IovaRange, PageSize, PageSizes};
 
 fn range(start: u64, len: u64) -> IovaRange {
@@ -174,14 +175,79 @@ fn table_frames_are_freed_only_after_invalidation() {
         .map(Iova::new(0x4000_0000), frames.start(), 0x1000, Access::RW)
         .unwrap();
     assert_eq!(domain.table_frames(), 4, "root + 3 levels below it");
+    // A 4 KiB unmap covers no table whole: they stay (Linux frees a table only when the range
+    // covers it) and serve the next map.
     domain.unmap(range(0x4000_0000, 0x1000)).unwrap();
-    assert_eq!(domain.table_frames(), 1);
-    assert!(
-        mem.stats().table_frames > baseline.table_frames,
+    assert_eq!(domain.table_frames(), 4);
+    domain
+        .map(Iova::new(0x4000_0000), frames.start(), 0x1000, Access::RW)
+        .unwrap();
+    assert_eq!(mem.stats().table_frames, baseline.table_frames + 3);
+    // The GiB is one whole L3 entry: its L2 and L1 tables are unlinked, the L3 stays.
+    domain.unmap(range(0x4000_0000, 1 << 30)).unwrap();
+    assert_eq!(domain.table_frames(), 2);
+    freed_by_invalidation(
+        &mem,
+        &domain,
+        baseline.table_frames + 3,
+        baseline.table_frames + 1,
+    );
+}
+
+/// The host holds `waiting` table frames until the domain's next invalidation and `after` once it
+/// has run: unlinked tables are freed only when no walker can still be reading them.
+fn freed_by_invalidation(mem: &HostMemory, domain: &Domain, waiting: u64, after: u64) {
+    assert_eq!(
+        mem.stats().table_frames,
+        waiting,
         "unlinked tables wait for the invalidation"
     );
     domain.invalidate(Invalidation::Domain).unwrap();
-    assert_eq!(mem.stats().table_frames, baseline.table_frames);
+    assert_eq!(mem.stats().table_frames, after);
+}
+
+/// Maps the 2 MiB at `hpa` at IOVA 2 MiB and checks it became one 2 MiB leaf.
+fn map_2m_leaf(domain: &Domain, hpa: Hpa) {
+    domain
+        .map(Iova::new(0x20_0000), hpa, 2 << 20, Access::RW)
+        .unwrap();
+    assert_eq!(
+        domain.lookup(Iova::new(0x20_0000)).unwrap().size,
+        PageSize::Size2M
+    );
+}
+
+#[test]
+fn an_emptied_table_gives_way_to_a_super_page_and_is_freed_after_invalidation() {
+    let mem = common::memory(64);
+    let big = mem.alloc_contiguous(2 << 20, PageSize::Size2M).unwrap();
+    let domain = common::paging(&mem, false);
+    let baseline = mem.stats();
+    domain
+        .map(Iova::new(0x20_0000), big.start(), 0x1000, Access::RW)
+        .unwrap();
+    domain.unmap(range(0x20_0000, 0x1000)).unwrap();
+    domain.invalidate(Invalidation::Domain).unwrap();
+    assert_eq!(domain.table_frames(), 4, "the emptied L1 table stays linked");
+    // A 2 MiB map over it: the L1 table gives way to a 2 MiB leaf.
+    map_2m_leaf(&domain, big.start());
+    assert_eq!(domain.table_frames(), 3);
+    freed_by_invalidation(
+        &mem,
+        &domain,
+        baseline.table_frames + 3,
+        baseline.table_frames + 2,
+    );
+    // A table with a mapping under it does not give way.
+    domain.unmap(range(0x20_0000, 2 << 20)).unwrap();
+    domain
+        .map(Iova::new(0x20_3000), big.start(), 0x1000, Access::RW)
+        .unwrap();
+    assert!(
+        domain
+            .map(Iova::new(0x20_0000), big.start(), 2 << 20, Access::RW)
+            .is_err()
+    );
 }
 
 #[test]
@@ -193,13 +259,7 @@ fn super_pages_split_on_partial_unmap_and_stay_usable() {
         mem.write(hpa, &common::pattern(hpa)).unwrap();
     }
     let domain = common::paging(&mem, true);
-    domain
-        .map(Iova::new(0x20_0000), big.start(), 2 << 20, Access::RW)
-        .unwrap();
-    assert_eq!(
-        domain.lookup(Iova::new(0x20_0000)).unwrap().size,
-        PageSize::Size2M
-    );
+    map_2m_leaf(&domain, big.start());
     assert_eq!(domain.unmap(range(0x20_1000, 0x1000)).unwrap(), 0x1000);
     let port = domain.port(0);
     let mut buf = vec![0u8; 4096];

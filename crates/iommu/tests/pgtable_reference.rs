@@ -219,7 +219,7 @@ pub fn scan(pt: &PageTable<TestMemory>, lo: u64, last: u64) -> Result<Scan, Test
         leaves: Vec::new(),
         tables: 0,
     };
-    scan_table(pt.memory(), pt.root(), pt.levels(), 0, true, &mut s)?;
+    scan_table(pt.memory(), pt.root(), pt.levels(), 0, &mut s)?;
     Ok(s)
 }
 
@@ -228,7 +228,6 @@ pub fn scan_table(
     table: Hpa,
     level: u8,
     base: u64,
-    is_root: bool,
     s: &mut Scan,
 ) -> Result<(), TestCaseError> {
     let Some(frame) = mem.table(table) else {
@@ -238,7 +237,6 @@ pub fn scan_table(
     };
     s.tables += 1;
     let shift = 12 + 9 * (u32::from(level) - 1);
-    let mut present = 0;
     for (i, e) in frame.0.iter().enumerate() {
         let raw = e.load(Ordering::Acquire);
         if raw == 0 {
@@ -252,7 +250,6 @@ pub fn scan_table(
             "A/D set: {:#x}",
             raw
         );
-        present += 1;
         let at = base + ((i as u64) << shift);
         let inside = at <= s.last && at + ((1 << shift) - 1) >= s.lo;
         if level == 1 || p.is_super_page() {
@@ -285,16 +282,12 @@ pub fn scan_table(
                 raw
             );
             if inside {
-                scan_table(mem, p.addr(), level - 1, at, false, s)?;
+                scan_table(mem, p.addr(), level - 1, at, s)?;
             }
         }
     }
-    prop_assert!(
-        is_root || present > 0,
-        "empty table {:?} still linked at level {}",
-        table,
-        level
-    );
+    // An emptied table may stay linked: an unmap frees only the tables it covers whole (Linux's
+    // VT-d "If range covers entire pagetable, free it"), and a map reuses or replaces it.
     Ok(())
 }
 

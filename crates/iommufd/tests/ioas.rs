@@ -155,7 +155,14 @@ fn a_buffer_reaches_devices_through_every_attached_domain() {
         0,
         "every adopted buffer is released"
     );
-    assert_eq!(d1.table_frames(), 1);
+    assert!(d1.lookup(Iova::new(0x10_0000)).is_none());
+    // Unmapping 4 KiB areas covers no table whole: the emptied tables stay with the domain (as
+    // in Linux) and go with it.
+    let frames = r.mem.stats().table_frames;
+    let d1_frames = d1.table_frames() as u64;
+    assert!(d1_frames > 1);
+    drop((p1, d1));
+    assert_eq!(r.mem.stats().table_frames, frames - d1_frames);
 }
 
 #[test]
@@ -222,6 +229,7 @@ fn a_bad_buffer_fails_when_it_is_pinned() {
 fn fail_nth_map_and_attach_leave_nothing_behind() {
     let r = rig();
     let buf = Buffer::new(8);
+    let before_domains = r.mem.stats().table_frames;
     let (d1, d2) = (domain(&r.mem), domain(&r.mem));
     r.ioas.attach_domain(Arc::clone(&d1)).unwrap();
     r.ioas.attach_domain(Arc::clone(&d2)).unwrap();
@@ -236,10 +244,12 @@ fn fail_nth_map_and_attach_leave_nothing_behind() {
                 assert_eq!(r.ioas.area_count(), 0, "step {n}");
                 assert_eq!(r.account.locked_pages(), 0, "step {n}");
                 assert_eq!(r.mem.account().locked_pages, 0, "step {n}");
-                assert_eq!(
-                    d1.table_frames() + d2.table_frames(),
-                    2,
-                    "step {n}: tables left behind"
+                // A rolled-back map may leave its emptied tables linked (Linux frees a table
+                // only when an unmap covers it whole): at most the root and the three levels
+                // under it for this 32 KiB, and nothing mapped (checked below).
+                assert!(
+                    d1.table_frames() <= 4 && d2.table_frames() <= 4,
+                    "step {n}: tables beyond one map's"
                 );
                 assert_eq!(r.mem.stats().adopted_segments, baseline.1, "step {n}");
             }
@@ -272,6 +282,14 @@ fn fail_nth_map_and_attach_leave_nothing_behind() {
     }
     r.fail.fail_nth(0);
     assert!(d3.lookup(mapped.start()).is_some());
+    // The successful map is the only one either domain holds.
+    for d in [&d1, &d2] {
+        assert!(d.lookup(mapped.start()).is_some());
+        assert!(
+            d.lookup(mapped.start().checked_add(mapped.len_minus_one() + 1).unwrap())
+                .is_none()
+        );
+    }
     r.ioas.unmap(mapped).unwrap();
     for d in [&d1, &d2, &d3] {
         r.ioas.detach_domain(d).unwrap();
@@ -279,4 +297,7 @@ fn fail_nth_map_and_attach_leave_nothing_behind() {
     assert_eq!(r.account.locked_pages(), 0);
     assert_eq!(r.mem.account().locked_pages, 0);
     assert_eq!(r.mem.stats().adopted_segments, baseline.1);
+    // Every table frame any step made goes with the domains.
+    drop((d1, d2, d3));
+    assert_eq!(r.mem.stats().table_frames, before_domains);
 }

@@ -26,6 +26,13 @@ impl<M: TableMemory> PageTable<M> {
     /// width and the HPA range inside the 52-bit address field; `prot` must contain `READ` or
     /// `WRITE` (`EXEC` and `PRIV` are ignored). If any page of the range is mapped already the
     /// result is [`PgTableError::Exists`]; on any error nothing was changed.
+    ///
+    /// A table that maps nothing (an unmap leaves the tables it covers only in part) gives way to a
+    /// super-page, as Linux's VT-d driver does: "Ensure that old small page tables are removed to
+    /// make room for superpage(s)". The unlinked tables are retired, not freed: the next
+    /// [`unmap`](Self::unmap) or [`take_retired`](Self::take_retired) hands them to a [`Gather`].
+    ///
+    /// [`Gather`]: super::Gather
     pub fn map(&self, iova: Iova, hpa: Hpa, len: u64, prot: Access) -> Result<(), PgTableError> {
         let (lo, last) = self.validate_map(iova, hpa, len, prot)?;
         let req = MapReq {
@@ -36,10 +43,13 @@ impl<M: TableMemory> PageTable<M> {
         let root = self.frame(self.root)?;
         let needed = self.plan(root, self.levels, lo, last, req)?;
         w.reserve(&self.mem, needed)?;
+        let retired = w.retired.len();
         let result = self.fill(root, self.levels, lo, last, req, &mut w);
         w.give_back(&self.mem);
+        let retired = w.retired.len() - retired;
         let made = result?;
         self.frames.fetch_add(made, Ordering::Relaxed);
+        self.frames.fetch_sub(retired, Ordering::Relaxed);
         Ok(())
     }
 
@@ -120,13 +130,13 @@ impl<M: TableMemory> PageTable<M> {
                 }
                 let child = self.frame(p.addr())?;
                 if self.leaf_here(level, cur, chunk_last, req.delta) {
-                    // A linked table is never empty, so a leaf cannot replace it.
-                    let at = self
-                        .first_present(child, level - 1, cur, chunk_last)?
-                        .unwrap_or(cur);
-                    return Err(PgTableError::Exists { iova: Iova::new(at) });
+                    // The leaf replaces the table if nothing under it is mapped.
+                    if let Some(at) = self.first_present(child, level - 1, cur, chunk_last)? {
+                        return Err(PgTableError::Exists { iova: Iova::new(at) });
+                    }
+                } else {
+                    needed += self.plan(child, level - 1, cur, chunk_last, req)?;
                 }
-                needed += self.plan(child, level - 1, cur, chunk_last, req)?;
             } else if !self.leaf_here(level, cur, chunk_last, req.delta) {
                 needed += self.count_new(level - 1, cur, chunk_last, req.delta);
             }
@@ -185,6 +195,19 @@ impl<M: TableMemory> PageTable<M> {
         }
     }
 
+    /// Retires the unlinked table at `table` (level `level`) and the tables under it.
+    fn retire(&self, table: Hpa, level: u8, w: &mut Writer) {
+        if let Some(frame) = self.mem.table(table).filter(|_| level > 1) {
+            for e in &frame.0 {
+                let p = Pte(e.load(Ordering::Relaxed));
+                if p.is_present() && !p.is_leaf(level) {
+                    self.retire(p.addr(), level - 1, w);
+                }
+            }
+        }
+        w.retired.push(table);
+    }
+
     /// Pass 2: writes the leaves of `[lo, last]` under `frame` at `level`, linking new tables from
     /// the reserved frames once they are filled. Returns the number of new tables linked.
     fn fill(
@@ -214,7 +237,12 @@ impl<M: TableMemory> PageTable<M> {
             let entry = &frame.0[pte::level_index(cur, level)];
             if self.leaf_here(level, cur, chunk_last, req.delta) {
                 let leaf = Pte::leaf(Hpa::new(cur.wrapping_add(req.delta)), Access::empty(), level);
+                let old = Pte(entry.load(Ordering::Relaxed));
                 entry.store(leaf.raw() | req.bits, Ordering::Release);
+                if old.is_present() {
+                    // An emptied table (the plan checked): unlinked by the store above.
+                    self.retire(old.addr(), level - 1, w);
+                }
             } else {
                 let p = Pte(entry.load(Ordering::Relaxed));
                 if p.is_present() {

@@ -206,6 +206,10 @@ impl Translation {
 struct Writer {
     /// Frames reserved for the current operation; empty between operations (capacity is kept).
     spare: Vec<Hpa>,
+    /// Emptied tables a map unlinked to put a super-page in their place: a walker that started
+    /// before may still read them, so they wait for the next unmap's [`Gather`] (or
+    /// [`PageTable::take_retired`]) and are freed after an IOTLB invalidation like any other.
+    retired: Vec<Hpa>,
 }
 
 impl Writer {
@@ -326,6 +330,15 @@ impl<M: TableMemory> PageTable<M> {
         self.mem.table(table).ok_or(PgTableError::BadTable { table })
     }
 
+    /// Hands the tables that maps unlinked since the last unmap (see [`PageTable::map`]) to
+    /// `gather`, to be freed after its invalidation.
+    pub fn take_retired(&self, gather: &mut Gather) {
+        let mut w = self.writer.lock();
+        for table in w.retired.drain(..) {
+            gather.push_table(table);
+        }
+    }
+
     /// Frees the subtree under the table at `table` (a table at `level`), the table included.
     fn free_subtree(&self, table: Hpa, level: u8) {
         if let Some(frame) = self.mem.table(table) {
@@ -345,6 +358,9 @@ impl<M: TableMemory> PageTable<M> {
 impl<M: TableMemory> Drop for PageTable<M> {
     fn drop(&mut self) {
         self.free_subtree(self.root, self.levels);
+        for table in self.writer.get_mut().retired.drain(..) {
+            self.mem.free_table(table);
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! `unmap`: clear leaves, split super-pages that stick out of the range, unlink emptied tables.
+//! `unmap`: clear leaves, split super-pages that stick out of the range, unlink the tables the range
+//! covers whole.
 //!
 //! Splitting follows Linux io-pgtable's `arm_lpae_split_blk_unmap`: a super-page only partly inside
 //! the range is replaced by a next-level table that maps the part outside the range with the same
@@ -24,8 +25,10 @@ struct Ctx<'a> {
 impl<M: TableMemory> PageTable<M> {
     /// Unmaps every leaf inside `range`, skipping holes; returns the number of bytes unmapped.
     ///
-    /// `range` must start and end on 4 KiB boundaries and lie below the address width. Emptied
-    /// tables are unlinked into `gather`, to be freed by [`Gather::release`] after the IOTLB
+    /// `range` must start and end on 4 KiB boundaries and lie below the address width. The tables
+    /// the range covers whole are unlinked into `gather` (one it covers in part stays, even if it
+    /// maps nothing any more: Linux's VT-d driver frees a table only "If range covers entire
+    /// pagetable"), with any a map retired, to be freed by [`Gather::release`] after the IOTLB
     /// invalidation; `gather` also records the span and page sizes unmapped. On error nothing was
     /// changed and `gather` is untouched.
     pub fn unmap(&self, range: IovaRange, gather: &mut Gather) -> Result<u64, PgTableError> {
@@ -52,6 +55,12 @@ impl<M: TableMemory> PageTable<M> {
         let result = root.and_then(|root| self.unmap_level(root, self.levels, lo, last, &mut ctx));
         let (made, unlinked) = (ctx.made, ctx.unlinked);
         w.give_back(&self.mem);
+        if result.is_ok() {
+            // Tables maps retired (counted out when they were unlinked) go with this batch.
+            for table in w.retired.drain(..) {
+                gather.push_table(table);
+            }
+        }
         if made >= unlinked {
             self.frames.fetch_add(made - unlinked, Ordering::Relaxed);
         } else {
@@ -149,13 +158,10 @@ impl<M: TableMemory> PageTable<M> {
                     entry.store(0, Ordering::Release);
                     bytes += self.detach(p.addr(), level - 1, cur, ctx);
                 } else {
+                    // A table the range covers only in part stays, even if it is empty now: it
+                    // goes with the domain, or with an unmap that covers all of it (as above).
                     let child = self.frame(p.addr())?;
                     bytes += self.unmap_level(child, level - 1, cur, chunk_last, ctx)?;
-                    if child.is_empty() {
-                        entry.store(0, Ordering::Release);
-                        ctx.gather.push_table(p.addr());
-                        ctx.unlinked += 1;
-                    }
                 }
             }
             if chunk_last == last {
@@ -250,15 +256,46 @@ mod tests {
         assert_eq!(pt.unmap(range(0x2000, 0x1000), &mut g).unwrap(), 0x1000);
         assert!(g.freed_tables().is_empty());
         assert_eq!(g.range(), Some(range(0x2000, 0x1000)));
+        // The first GiB is all of one L3 entry: its L2 table and the L1 under it go; the L3 table,
+        // covered in part, stays though it is empty now.
         assert_eq!(pt.unmap(range(0, 1 << 30), &mut g).unwrap(), 0x2000);
         assert_eq!(g.range(), Some(range(0x1000, 0x3000)));
-        assert_eq!(g.freed_tables().len(), 3);
-        assert_eq!(pt.table_frames(), 1);
+        assert_eq!(g.freed_tables().len(), 2);
+        assert_eq!(pt.table_frames(), 2);
         assert_eq!(pt.memory().live_frames(), 4);
         g.release(pt.memory());
-        assert_eq!(pt.memory().live_frames(), 1);
-        assert_eq!(pt.unmap(range(0, 1 << 40), &mut g).unwrap(), 0);
+        assert_eq!(pt.memory().live_frames(), 2);
+        // Nothing mapped in the second GiB: nothing to unmap, nothing freed.
+        assert_eq!(pt.unmap(range(1 << 30, 1 << 30), &mut g).unwrap(), 0);
         assert!(g.is_empty());
+        // 1 TiB covers the root entry holding the L3 table whole: it goes too.
+        assert_eq!(pt.unmap(range(0, 1 << 40), &mut g).unwrap(), 0);
+        assert_eq!(g.freed_tables().len(), 1);
+        assert_eq!(pt.table_frames(), 1);
+    }
+
+    #[test]
+    fn a_table_covered_in_part_stays_when_emptied_and_serves_the_next_map() {
+        let pt = new_table();
+        let map = |iova: u64| {
+            pt.map(Iova::new(iova), Hpa::new(0x8000), 0x1000, Access::RW)
+                .unwrap();
+        };
+        map(0x5000);
+        // Root, L3, L2, L1.
+        assert_eq!(pt.table_frames(), 4);
+        let mut g = Gather::new();
+        assert_eq!(pt.unmap(range(0x5000, 0x1000), &mut g).unwrap(), 0x1000);
+        assert!(
+            g.freed_tables().is_empty(),
+            "Linux frees a table only when the range covers it"
+        );
+        assert_eq!(pt.table_frames(), 4);
+        // The next map into the same 2 MiB allocates nothing.
+        let live = pt.memory().live_frames();
+        map(0x9000);
+        assert_eq!((pt.table_frames(), pt.memory().live_frames()), (4, live));
+        assert_eq!(pt.unmap(range(0x9000, 0x1000), &mut g).unwrap(), 0x1000);
     }
 
     #[test]
