@@ -1,5 +1,6 @@
 //! Lock-free walks racing with writers: a walker sees either no translation or a correct one, never
-//! a torn or foreign entry, and never a freed table while the unlinked frames wait in the gather.
+//! a torn or foreign entry, and never a freed table while the unlinked frames (unmapped, or
+//! replaced by a super-page) wait in the gather.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,6 +87,32 @@ fn walkers_see_old_or_new_never_garbage() {
         )
         .unwrap();
         assert_eq!(pt.walk(Iova::new(g + 2 * M2)).unwrap().size, PageSize::Size2M);
+        pt.unmap(all, &mut gather).unwrap();
+        // A page, unmapped (its tables stay, emptied), then a 2 MiB page in their place: the
+        // emptied level-1 table is unlinked while walkers may be reading it.
+        let slot = g + (5 + round % 7) * M2;
+        pt.map(
+            Iova::new(slot + 0x3000),
+            Hpa::new(slot + 0x3000 + SHIFT),
+            0x1000,
+            Access::RW,
+        )
+        .unwrap();
+        pt.unmap(
+            IovaRange::from_start_len(Iova::new(slot + 0x3000), 0x1000).unwrap(),
+            &mut gather,
+        )
+        .unwrap();
+        pt.map(Iova::new(slot), Hpa::new(slot + SHIFT), M2, Access::RW)
+            .unwrap();
+        let waiting = gather.freed_tables().len();
+        pt.take_retired(&mut gather);
+        assert_eq!(
+            gather.freed_tables().len(),
+            waiting + 1,
+            "the level-1 table was replaced"
+        );
+        assert_eq!(pt.walk(Iova::new(slot)).unwrap().size, PageSize::Size2M);
         pt.unmap(all, &mut gather).unwrap();
     }
     stop.store(true, Ordering::Relaxed);
