@@ -2,9 +2,11 @@
 //! round trips, errno tables named after the kernel check each case trips, and the replies
 //! written back. The dispatch table and the shared size rules are in `uapi_dispatch.rs`.
 
+mod uapi_support;
+
 use rustix::io::Errno;
+use uapi_support::*;
 use uvfio_abi::iommufd::*;
-use uvfio_iommufd::object::ObjectId;
 use uvfio_iommufd::uapi::ioas::{
     IoasAlloc, IoasAllowIovas, IoasCopy, IoasIovaRanges, IoasMap, IoasMapFile, IoasUnmap, MapFlags,
     UnmapTarget,
@@ -12,19 +14,6 @@ use uvfio_iommufd::uapi::ioas::{
 use uvfio_iommufd::uapi::misc::{Destroy, IommuOptionCmd, OptionOp, VfioIoasCmd, option_bool};
 use uvfio_iommufd::uapi::{IommufdCmd, UapiError, UserPtr, decode};
 use uvfio_types::{Access, HostVa, Iova, IovaRange};
-use zerocopy::{Immutable, IntoBytes};
-
-fn bytes<T: IntoBytes + Immutable>(cmd: &T) -> Vec<u8> {
-    cmd.as_bytes().to_vec()
-}
-
-fn errno<T: std::fmt::Debug>(r: Result<T, UapiError>) -> Errno {
-    r.expect_err("the command must be refused").errno()
-}
-
-fn id(raw: u32) -> ObjectId {
-    ObjectId::new(raw).expect("non-zero id")
-}
 
 // ---- IOMMU_DESTROY, IOMMU_IOAS_ALLOC --------------------------------------------------------
 

@@ -2,21 +2,16 @@
 //! `tools/testing/selftests/iommu/iommufd.c` (`cmd_fail`, `cmd_length`, `cmd_ex_fail`) and
 //! `iommufd_fops_ioctl()` in `drivers/iommu/iommufd/main.c`.
 
+mod uapi_support;
+
 use rustix::io::Errno;
+use uapi_support::*;
 use uvfio_abi::iommufd::*;
 use uvfio_abi::selftest::{IOMMU_TEST_CMD, IommuTestCmd};
 use uvfio_abi::{Extensible, io};
 use uvfio_iommufd::uapi::misc::Destroy;
-use uvfio_iommufd::uapi::{Command, IommufdCmd, UapiError, command_of, decode};
+use uvfio_iommufd::uapi::{Command, IommufdCmd, command_of, decode};
 use zerocopy::{Immutable, IntoBytes};
-
-fn bytes<T: IntoBytes + Immutable>(cmd: &T) -> Vec<u8> {
-    cmd.as_bytes().to_vec()
-}
-
-fn errno<T: std::fmt::Debug>(r: Result<T, UapiError>) -> Errno {
-    r.expect_err("the command must be refused").errno()
-}
 
 /// A zeroed struct of `command` with `size` declared and `extra` bytes of `fill` after it.
 fn zeroed(command: Command, size: usize, extra: usize, fill: u8) -> Vec<u8> {

@@ -1,26 +1,15 @@
 //! Decoding `IOMMU_HWPT_ALLOC` and `IOMMU_GET_HW_INFO`: happy round trips, errno tables named
 //! after the kernel check each case trips, and the replies.
 
+mod uapi_support;
+
 use rustix::io::Errno;
 use std::num::NonZeroU32;
+use uapi_support::*;
 use uvfio_abi::iommufd::*;
 use uvfio_abi::selftest::{IOMMU_HW_INFO_TYPE_SELFTEST, IOMMU_HWPT_DATA_SELFTEST};
-use uvfio_iommufd::object::ObjectId;
 use uvfio_iommufd::uapi::hwpt::{GetHwInfo, HwInfoFlags, HwInfoReply, HwptAlloc, HwptAllocFlags, HwptData};
-use uvfio_iommufd::uapi::{IommufdCmd, UapiError, UserPtr, decode};
-use zerocopy::{Immutable, IntoBytes};
-
-fn bytes<T: IntoBytes + Immutable>(cmd: &T) -> Vec<u8> {
-    cmd.as_bytes().to_vec()
-}
-
-fn errno<T: std::fmt::Debug>(r: Result<T, UapiError>) -> Errno {
-    r.expect_err("the command must be refused").errno()
-}
-
-fn id(raw: u32) -> ObjectId {
-    ObjectId::new(raw).expect("non-zero id")
-}
+use uvfio_iommufd::uapi::{IommufdCmd, UserPtr, decode};
 
 // ---- IOMMU_HWPT_ALLOC ----------------------------------------------------------------------------
 

@@ -2,27 +2,17 @@
 //! trips of every op served, errno tables named after the kernel check each case trips, the
 //! checks Linux makes after its lookups, and the replies.
 
+mod uapi_support;
+
 use rustix::io::Errno;
+use uapi_support::*;
 use uvfio_abi::selftest::*;
-use uvfio_iommufd::object::ObjectId;
 use uvfio_iommufd::uapi::selftest::{
     AccessPagesFlags, AccessRwFlags, CreateAccessFlags, MockDeviceFlags, TestCmd, TestReply,
 };
-use uvfio_iommufd::uapi::{IommufdCmd, UapiError, UserPtr, decode};
+use uvfio_iommufd::uapi::{IommufdCmd, UserPtr, decode};
 use uvfio_types::{HostVa, Iova, IovaRange};
-use zerocopy::{Immutable, IntoBytes};
-
-fn bytes<T: IntoBytes + Immutable>(cmd: &T) -> Vec<u8> {
-    cmd.as_bytes().to_vec()
-}
-
-fn errno<T: std::fmt::Debug>(r: Result<T, UapiError>) -> Errno {
-    r.expect_err("the command must be refused").errno()
-}
-
-fn id(raw: u32) -> ObjectId {
-    ObjectId::new(raw).expect("non-zero id")
-}
+use zerocopy::IntoBytes;
 
 // ---- IOMMU_TEST_CMD ----------------------------------------------------------------------------
 
