@@ -2,6 +2,9 @@
 //! every attached domain; unmap, detach and every failure (injected ones included) return pins,
 //! charge and segments to baseline.
 
+mod ioas_support;
+use ioas_support::Buffer;
+
 use std::sync::Arc;
 use uvfio_iommu::{Domain, DomainConfig, FaultReason};
 use uvfio_iommufd::fail::FailPoints;
@@ -10,46 +13,6 @@ use uvfio_iommufd::iova_space::Placement;
 use uvfio_iommufd::pages::Account;
 use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
 use uvfio_types::{Access, HostVa, Iova, IovaRange};
-
-/// A page-aligned heap buffer that outlives the IOAS in each test.
-struct Buffer {
-    ptr: *mut u8,
-    layout: std::alloc::Layout,
-}
-
-impl Buffer {
-    fn new(pages: usize) -> Self {
-        let layout = std::alloc::Layout::from_size_align(pages * 4096, 4096).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!ptr.is_null());
-        Buffer { ptr, layout }
-    }
-
-    fn user(&self, offset: u64, len: u64) -> UserBuffer {
-        // SAFETY: freed only when `Buffer` drops, after the IOAS and everything adopted from it.
-        unsafe { UserBuffer::new(HostVa::from_ptr(self.ptr).checked_add(offset).unwrap(), len) }
-    }
-
-    fn byte(&self, at: usize) -> u8 {
-        let p = self.ptr.wrapping_add(at);
-        // SAFETY: `at` is inside the allocation; read through a raw pointer since devices write it.
-        unsafe { p.read_volatile() }
-    }
-
-    fn set(&self, at: usize, v: u8) {
-        let p = self.ptr.wrapping_add(at);
-        // SAFETY: as for `byte`.
-        unsafe { p.write_volatile(v) }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
-    }
-}
 
 struct Rig {
     mem: Arc<HostMemory>,

@@ -1,38 +1,13 @@
 //! `Pages`: lazy pinning, the pin_user_pages checks, per-`Pages` accounting, and that everything
 //! (pins, charge, adopted segments) returns to baseline.
 
+mod ioas_support;
+use ioas_support::Buffer;
+
 use std::sync::Arc;
 use uvfio_iommufd::pages::{Account, Pages, PagesError};
 use uvfio_memory::{HostMemory, MemoryConfig, UserBuffer};
 use uvfio_types::{HostVa, PageSize};
-
-/// A page-aligned heap buffer that outlives every `Pages` made from it in these tests.
-struct Buffer {
-    ptr: *mut u8,
-    layout: std::alloc::Layout,
-}
-
-impl Buffer {
-    fn new(pages: usize) -> Self {
-        let layout = std::alloc::Layout::from_size_align(pages * 4096, 4096).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!ptr.is_null());
-        Buffer { ptr, layout }
-    }
-
-    fn user(&self, offset: u64, len: u64) -> UserBuffer {
-        // SAFETY: the buffer is freed only when `Buffer` drops, after the test's `Pages`.
-        unsafe { UserBuffer::new(HostVa::from_ptr(self.ptr).checked_add(offset).unwrap(), len) }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
-    }
-}
 
 fn memory() -> Arc<HostMemory> {
     Arc::new(
