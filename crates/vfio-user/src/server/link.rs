@@ -295,15 +295,13 @@ impl Link {
             // "The reply [...] contains the same address and count fields, followed by the data".
             let data = DmaData::decode(&payload, count)
                 .map_err(|e| RemoteDmaError::BadReply(Command::DmaRead, e))?;
-            if data.addr.raw() != addr || data.data.len() as u64 != count {
-                return Err(RemoteDmaError::Mismatch {
-                    cmd: Command::DmaRead,
-                    addr,
-                    count,
-                    got_addr: data.addr.raw(),
-                    got_count: data.data.len() as u64,
-                });
-            }
+            echoed(
+                Command::DmaRead,
+                addr,
+                count,
+                data.addr.raw(),
+                data.data.len() as u64,
+            )?;
             part.copy_from_slice(&data.data);
             at += part.len();
         }
@@ -333,15 +331,7 @@ impl Link {
             // "The reply [...] contains the same address and count fields" — and no data.
             let echo = DmaRead::decode(&payload, count)
                 .map_err(|e| RemoteDmaError::BadReply(Command::DmaWrite, e))?;
-            if echo.addr.raw() != addr || echo.count != count {
-                return Err(RemoteDmaError::Mismatch {
-                    cmd: Command::DmaWrite,
-                    addr,
-                    count,
-                    got_addr: echo.addr.raw(),
-                    got_count: echo.count,
-                });
-            }
+            echoed(Command::DmaWrite, addr, count, echo.addr.raw(), echo.count)?;
             at += part.len();
         }
         log!(
@@ -352,6 +342,20 @@ impl Link {
         );
         Ok(())
     }
+}
+
+/// Whether a reply to `cmd` names the address and count its request had.
+fn echoed(cmd: Command, addr: u64, count: u64, got_addr: u64, got_count: u64) -> Result<(), RemoteDmaError> {
+    if (got_addr, got_count) == (addr, count) {
+        return Ok(());
+    }
+    Err(RemoteDmaError::Mismatch {
+        cmd,
+        addr,
+        count,
+        got_addr,
+        got_count,
+    })
 }
 
 impl RemoteDma for Link {
